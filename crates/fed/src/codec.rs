@@ -1,0 +1,1 @@
+//! Bounds-checked primitives shared by the generated message views.

@@ -1,0 +1,1 @@
+//! SQLSTATE codes (generated).

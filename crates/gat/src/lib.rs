@@ -1,0 +1,2 @@
+//! Configuration: Gatfile parser, JSON form, typed config, matchers, validation
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Fair scheduler that hands server connections to waiting clients
+#![forbid(unsafe_code)]

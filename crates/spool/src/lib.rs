@@ -1,0 +1,2 @@
+//! Server pools: recipes, dialing, login, scaling, reaping, health
+#![forbid(unsafe_code)]

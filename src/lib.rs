@@ -1,0 +1,2 @@
+//! pggat: PostgreSQL-aware connection pooler and gateway.
+#![forbid(unsafe_code)]
