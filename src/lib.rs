@@ -1,2 +1,4 @@
 //! pggat: PostgreSQL-aware connection pooler and gateway.
 #![forbid(unsafe_code)]
+
+pub mod cluster;

@@ -1,0 +1,146 @@
+//! Hooks on the relay: each middleware sees the messages whose tags it asked
+//! for, whole, and may pass, drop or replace them, or inject new ones in
+//! either direction.
+//!
+//! Only the tags a middleware names are decoded at all; everything else is
+//! forwarded in runs without being looked at. Middlewares are concrete types
+//! combined by the caller (a tuple implements the trait), not boxed trait
+//! objects, so the relay's per-message dispatch is static.
+
+pub mod unterminate;
+
+use bytes::BytesMut;
+
+use crate::conn::Conn;
+use crate::frame::{self, TagSet};
+use crate::pipeline::Pipeline;
+
+/// What to do with the message a hook was shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward it (after anything the hook injected).
+    Pass,
+    /// Do not forward it. The hook may have injected a replacement.
+    Drop,
+    /// Do not forward it, and end the relay once pending output is flushed;
+    /// the message is handed to the relay's caller.
+    Stop,
+}
+
+/// What a hook may touch besides the message itself.
+pub struct Ctx<'a> {
+    pub(crate) client: &'a mut Conn,
+    pub(crate) server: &'a mut Conn,
+    pub(crate) pipeline: &'a mut Pipeline,
+}
+
+impl Ctx<'_> {
+    /// Encodes messages towards the client. They are sent before the message
+    /// under inspection (if it passes).
+    pub fn to_client(&mut self) -> &mut BytesMut {
+        self.client.out()
+    }
+
+    /// Encodes messages towards the server with `encode`. They are sent
+    /// before the message under inspection (if it passes), and accounted in
+    /// the pipeline so their responses are expected.
+    pub fn to_server(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        let out = self.server.out();
+        let start = out.len();
+        encode(out);
+        let mut at = start;
+        while let Ok(Some(h)) = frame::header(&out[at..], usize::MAX) {
+            self.pipeline.client_sent(h.tag);
+            at += h.len;
+        }
+    }
+
+    /// The server's protocol state.
+    pub fn pipeline(&self) -> &Pipeline {
+        self.pipeline
+    }
+}
+
+/// A relay hook.
+pub trait Middleware {
+    /// Tags of client→server messages to show to [`Middleware::on_client`].
+    fn client_tags(&self) -> TagSet {
+        TagSet::EMPTY
+    }
+
+    /// Tags of server→client messages to show to [`Middleware::on_server`].
+    fn server_tags(&self) -> TagSet {
+        TagSet::EMPTY
+    }
+
+    /// A client message (`body` excludes tag and length).
+    fn on_client(&mut self, _tag: u8, _body: &[u8], _ctx: &mut Ctx<'_>) -> Verdict {
+        Verdict::Pass
+    }
+
+    /// A server message (`body` excludes tag and length).
+    fn on_server(&mut self, _tag: u8, _body: &[u8], _ctx: &mut Ctx<'_>) -> Verdict {
+        Verdict::Pass
+    }
+}
+
+impl<M: Middleware + ?Sized> Middleware for &mut M {
+    fn client_tags(&self) -> TagSet {
+        (**self).client_tags()
+    }
+    fn server_tags(&self) -> TagSet {
+        (**self).server_tags()
+    }
+    fn on_client(&mut self, tag: u8, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        (**self).on_client(tag, body, ctx)
+    }
+    fn on_server(&mut self, tag: u8, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        (**self).on_server(tag, body, ctx)
+    }
+}
+
+/// No hooks at all.
+impl Middleware for () {}
+
+macro_rules! tuple_middleware {
+    ($($name:ident . $idx:tt),+) => {
+        /// Runs each element in order; the first verdict other than
+        /// [`Verdict::Pass`] wins and later elements do not see the message.
+        impl<$($name: Middleware),+> Middleware for ($($name,)+) {
+            fn client_tags(&self) -> TagSet {
+                TagSet::EMPTY$(.union(self.$idx.client_tags()))+
+            }
+            fn server_tags(&self) -> TagSet {
+                TagSet::EMPTY$(.union(self.$idx.server_tags()))+
+            }
+            fn on_client(&mut self, tag: u8, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+                $(
+                    if self.$idx.client_tags().contains(tag) {
+                        let v = self.$idx.on_client(tag, body, ctx);
+                        if v != Verdict::Pass {
+                            return v;
+                        }
+                    }
+                )+
+                Verdict::Pass
+            }
+            fn on_server(&mut self, tag: u8, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+                $(
+                    if self.$idx.server_tags().contains(tag) {
+                        let v = self.$idx.on_server(tag, body, ctx);
+                        if v != Verdict::Pass {
+                            return v;
+                        }
+                    }
+                )+
+                Verdict::Pass
+            }
+        }
+    };
+}
+
+tuple_middleware!(A.0);
+tuple_middleware!(A.0, B.1);
+tuple_middleware!(A.0, B.1, C.2);
+tuple_middleware!(A.0, B.1, C.2, D.3);
+tuple_middleware!(A.0, B.1, C.2, D.3, E.4);

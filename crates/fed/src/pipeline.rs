@@ -1,0 +1,488 @@
+//! What a server still owes: a FIFO of the responses due for the messages it
+//! was sent, advanced by the tags of what it sends back.
+//!
+//! The pooler needs exact answers to "is this server idle?" (transaction mode
+//! releases it then), "does it owe the client anything?" (a client that
+//! vanished mid-pipeline leaves responses to drain before the server can be
+//! reset), and "is it in a transaction?". Counting Syncs against
+//! ReadyForQuery is not enough: an error in the extended protocol makes the
+//! server skip everything up to the next Sync, and a Sync that reaches the
+//! server during COPY FROM STDIN is ignored. This tracker models both, from
+//! message tags alone (only ReadyForQuery's status byte is read).
+
+use std::collections::VecDeque;
+
+/// A response the server owes, by the kind of message that asked for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pending {
+    /// Simple query: answered up to and including ReadyForQuery.
+    Query,
+    /// FunctionCall: answered up to and including ReadyForQuery.
+    FunctionCall,
+    /// Sync: answered by ReadyForQuery.
+    Sync,
+    /// Parse: ParseComplete.
+    Parse,
+    /// Bind: BindComplete.
+    Bind,
+    /// Describe: RowDescription or NoData (after ParameterDescription for a statement).
+    Describe,
+    /// Execute: CommandComplete, EmptyQueryResponse or PortalSuspended.
+    Execute,
+    /// Close: CloseComplete.
+    Close,
+    /// Marks where the client ended a COPY FROM STDIN (CopyDone/CopyFail);
+    /// owes nothing, but tells which queued Syncs the server will ignore.
+    CopyEnd,
+}
+
+impl Pending {
+    fn is_extended(self) -> bool {
+        matches!(
+            self,
+            Pending::Parse | Pending::Bind | Pending::Describe | Pending::Execute | Pending::Close
+        )
+    }
+}
+
+/// Transaction status from the last ReadyForQuery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// 'I': not in a transaction block.
+    Idle,
+    /// 'T': in a transaction block.
+    InTransaction,
+    /// 'E': in a failed transaction block.
+    Failed,
+}
+
+impl TxStatus {
+    /// From ReadyForQuery's status byte.
+    pub fn from_byte(b: u8) -> Option<TxStatus> {
+        match b {
+            b'I' => Some(TxStatus::Idle),
+            b'T' => Some(TxStatus::InTransaction),
+            b'E' => Some(TxStatus::Failed),
+            _ => None,
+        }
+    }
+
+    /// The status byte.
+    pub fn as_byte(self) -> u8 {
+        match self {
+            TxStatus::Idle => b'I',
+            TxStatus::InTransaction => b'T',
+            TxStatus::Failed => b'E',
+        }
+    }
+}
+
+/// The server-side protocol state of one connection, as seen by the pooler.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    queue: VecDeque<Pending>,
+    status: TxStatus,
+    /// Extended-protocol messages sent since the last Sync: the server is in
+    /// an implicit transaction until that Sync.
+    unsynced: bool,
+    /// After an error in the extended protocol the server discards messages
+    /// until a Sync; set when that Sync has not been sent yet.
+    skip_until_sync: bool,
+    copy_in: bool,
+    copy_end_sent: bool,
+    copy_out: bool,
+    desync: bool,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline {
+            queue: VecDeque::with_capacity(8),
+            status: TxStatus::Idle,
+            unsynced: false,
+            skip_until_sync: false,
+            copy_in: false,
+            copy_end_sent: false,
+            copy_out: false,
+            desync: false,
+        }
+    }
+}
+
+impl Pipeline {
+    /// A server that just sent ReadyForQuery 'I' after login.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a message sent to the server.
+    #[inline]
+    pub fn client_sent(&mut self, tag: u8) {
+        let pending = match tag {
+            b'Q' => Pending::Query,
+            b'F' => Pending::FunctionCall,
+            b'S' => {
+                if self.copy_in && !self.copy_end_sent {
+                    // PostgreSQL ignores Sync during COPY FROM STDIN.
+                    return;
+                }
+                self.skip_until_sync = false;
+                self.unsynced = false;
+                Pending::Sync
+            }
+            b'P' | b'B' | b'D' | b'E' | b'C' => {
+                self.unsynced = true;
+                if self.skip_until_sync {
+                    return;
+                }
+                match tag {
+                    b'P' => Pending::Parse,
+                    b'B' => Pending::Bind,
+                    b'D' => Pending::Describe,
+                    b'E' => Pending::Execute,
+                    _ => Pending::Close,
+                }
+            }
+            b'c' | b'f' => {
+                if self.copy_in {
+                    self.copy_end_sent = true;
+                }
+                Pending::CopyEnd
+            }
+            _ => return,
+        };
+        self.queue.push_back(pending);
+    }
+
+    /// Records a message received from the server. `first_byte` is the first
+    /// body byte, read only for ReadyForQuery.
+    #[inline]
+    pub fn server_sent(&mut self, tag: u8, first_byte: Option<u8>) {
+        match tag {
+            b'Z' => {
+                match first_byte.and_then(TxStatus::from_byte) {
+                    Some(s) => self.status = s,
+                    None => self.desync = true,
+                }
+                self.copy_in = false;
+                self.copy_out = false;
+                self.pop(&[Pending::Query, Pending::Sync, Pending::FunctionCall]);
+            }
+            b'1' => self.pop(&[Pending::Parse]),
+            b'2' => self.pop(&[Pending::Bind]),
+            b'3' => self.pop(&[Pending::Close]),
+            b'T' | b'n' => {
+                if self.head() == Some(Pending::Describe) {
+                    self.pop(&[Pending::Describe]);
+                }
+            }
+            b'C' | b'I' | b's' => {
+                self.copy_in = false;
+                self.copy_out = false;
+                if self.head() == Some(Pending::Execute) {
+                    self.pop(&[Pending::Execute]);
+                }
+            }
+            b'G' | b'W' => {
+                self.copy_in = true;
+                self.copy_out = tag == b'W';
+                // Syncs queued behind the statement that started the copy and
+                // ahead of the client's CopyDone/CopyFail are ignored by the
+                // server: they will never be answered.
+                let mut i = 1;
+                self.copy_end_sent = false;
+                while i < self.queue.len() {
+                    match self.queue[i] {
+                        Pending::CopyEnd => {
+                            self.copy_end_sent = true;
+                            break;
+                        }
+                        Pending::Sync => {
+                            self.queue.remove(i);
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            b'H' => self.copy_out = true,
+            b'c' => self.copy_out = false,
+            b'E' => {
+                self.copy_in = false;
+                self.copy_out = false;
+                match self.head() {
+                    Some(p) if p.is_extended() => {
+                        // The server now skips to the next Sync.
+                        while let Some(p) = self.queue.front() {
+                            if *p == Pending::Sync {
+                                break;
+                            }
+                            self.queue.pop_front();
+                        }
+                        if self.queue.is_empty() {
+                            self.skip_until_sync = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn head(&self) -> Option<Pending> {
+        self.queue.front().copied()
+    }
+
+    fn pop(&mut self, expected: &[Pending]) {
+        match self.queue.front() {
+            Some(p) if expected.contains(p) => {
+                self.queue.pop_front();
+                while self.queue.front() == Some(&Pending::CopyEnd) {
+                    self.queue.pop_front();
+                }
+            }
+            _ => self.desync = true,
+        }
+    }
+
+    /// True when the server owes nothing, is outside any transaction, and no
+    /// copy or unsynced batch is open: the moment transaction pooling may
+    /// hand it to someone else.
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+            && self.status == TxStatus::Idle
+            && !self.unsynced
+            && !self.skip_until_sync
+            && !self.copy_in
+            && !self.copy_out
+    }
+
+    /// Responses still owed.
+    pub fn owed(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|p| **p != Pending::CopyEnd)
+            .count()
+    }
+
+    /// Status from the last ReadyForQuery.
+    pub fn status(&self) -> TxStatus {
+        self.status
+    }
+
+    /// Whether the server waits for COPY data from the client.
+    pub fn in_copy_in(&self) -> bool {
+        self.copy_in
+    }
+
+    /// Whether a Sync must be sent before the server will answer again
+    /// (an open extended-protocol batch, or an error awaiting its Sync).
+    pub fn needs_sync(&self) -> bool {
+        (self.unsynced || self.skip_until_sync) && !self.queue.iter().any(|p| *p == Pending::Sync)
+    }
+
+    /// The server answered something we never asked for: its protocol state
+    /// is unknown and it must not be reused.
+    pub fn is_desynced(&self) -> bool {
+        self.desync
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(p: &mut Pipeline, client: &[u8], server: &[(u8, Option<u8>)]) {
+        for t in client {
+            p.client_sent(*t);
+        }
+        for (t, b) in server {
+            p.server_sent(*t, *b);
+        }
+    }
+
+    const RFQ_I: (u8, Option<u8>) = (b'Z', Some(b'I'));
+    const RFQ_T: (u8, Option<u8>) = (b'Z', Some(b'T'));
+
+    #[test]
+    fn simple_query_round_trip() {
+        let mut p = Pipeline::new();
+        p.client_sent(b'Q');
+        assert!(!p.is_idle());
+        run(
+            &mut p,
+            b"",
+            &[(b'T', None), (b'D', None), (b'C', None), RFQ_I],
+        );
+        assert!(p.is_idle());
+        assert!(!p.is_desynced());
+    }
+
+    #[test]
+    fn explicit_transaction_holds_until_idle_status() {
+        let mut p = Pipeline::new();
+        run(&mut p, b"Q", &[(b'C', None), RFQ_T]);
+        assert!(!p.is_idle());
+        assert_eq!(p.status(), TxStatus::InTransaction);
+        run(&mut p, b"Q", &[(b'C', None), RFQ_I]);
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn extended_batch_without_sync_is_not_idle() {
+        let mut p = Pipeline::new();
+        run(&mut p, b"PBEH", &[(b'1', None), (b'2', None), (b'C', None)]);
+        assert_eq!(p.owed(), 0);
+        assert!(!p.is_idle(), "no Sync yet: implicit transaction open");
+        assert!(p.needs_sync());
+        run(&mut p, b"S", &[RFQ_I]);
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn error_in_extended_skips_to_sync() {
+        let mut p = Pipeline::new();
+        // Parse fails; Bind/Describe/Execute are skipped by the server.
+        run(&mut p, b"PBDES", &[(b'E', None)]);
+        assert_eq!(p.owed(), 1);
+        run(&mut p, b"", &[RFQ_I]);
+        assert!(p.is_idle());
+        assert!(!p.is_desynced());
+    }
+
+    #[test]
+    fn error_before_sync_was_sent_skips_later_messages() {
+        let mut p = Pipeline::new();
+        run(&mut p, b"PH", &[(b'E', None)]);
+        assert!(p.needs_sync());
+        run(&mut p, b"BE", &[]);
+        assert_eq!(p.owed(), 0, "skipped by the server");
+        run(&mut p, b"S", &[RFQ_I]);
+        assert!(p.is_idle());
+        assert!(!p.is_desynced());
+    }
+
+    #[test]
+    fn pipelined_syncs_each_get_ready_for_query() {
+        let mut p = Pipeline::new();
+        run(&mut p, b"BESBESBES", &[(b'2', None), (b'C', None), RFQ_I]);
+        assert_eq!(p.owed(), 6);
+        run(
+            &mut p,
+            b"",
+            &[
+                (b'2', None),
+                (b'C', None),
+                RFQ_I,
+                (b'2', None),
+                (b'C', None),
+                RFQ_I,
+            ],
+        );
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn describe_statement_and_portal() {
+        let mut p = Pipeline::new();
+        run(
+            &mut p,
+            b"PDSDS",
+            &[
+                (b'1', None),
+                (b't', None),
+                (b'T', None),
+                RFQ_I,
+                (b'n', None),
+                RFQ_I,
+            ],
+        );
+        assert!(p.is_idle());
+        assert!(!p.is_desynced());
+    }
+
+    #[test]
+    fn copy_in_simple_protocol() {
+        let mut p = Pipeline::new();
+        run(&mut p, b"Q", &[(b'G', None)]);
+        assert!(p.in_copy_in());
+        assert!(!p.is_idle());
+        run(&mut p, b"ddc", &[(b'C', None), RFQ_I]);
+        assert!(p.is_idle());
+        assert!(!p.is_desynced());
+    }
+
+    #[test]
+    fn copy_in_extended_ignores_the_early_sync() {
+        // libpq: Parse/Bind/Describe/Execute/Sync, then the copy data, then
+        // CopyDone and a second Sync. The first Sync is ignored by PostgreSQL.
+        let mut p = Pipeline::new();
+        run(
+            &mut p,
+            b"PBDES",
+            &[(b'1', None), (b'2', None), (b'n', None), (b'G', None)],
+        );
+        run(&mut p, b"ddcS", &[(b'C', None)]);
+        assert!(!p.is_idle());
+        run(&mut p, b"", &[RFQ_I]);
+        assert!(p.is_idle());
+        assert!(!p.is_desynced());
+    }
+
+    #[test]
+    fn copy_in_error_then_sync() {
+        let mut p = Pipeline::new();
+        run(&mut p, b"PBES", &[(b'1', None), (b'2', None), (b'G', None)]);
+        run(&mut p, b"d", &[(b'E', None)]);
+        assert!(!p.in_copy_in());
+        run(&mut p, b"dcS", &[RFQ_I]);
+        assert!(p.is_idle());
+        assert!(!p.is_desynced());
+    }
+
+    #[test]
+    fn copy_out() {
+        let mut p = Pipeline::new();
+        run(
+            &mut p,
+            b"Q",
+            &[
+                (b'H', None),
+                (b'd', None),
+                (b'd', None),
+                (b'c', None),
+                (b'C', None),
+                RFQ_I,
+            ],
+        );
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn unexpected_response_marks_desync() {
+        let mut p = Pipeline::new();
+        p.server_sent(b'1', None);
+        assert!(p.is_desynced());
+        let mut p = Pipeline::new();
+        p.server_sent(b'Z', Some(b'?'));
+        assert!(p.is_desynced());
+    }
+
+    #[test]
+    fn notices_and_parameter_status_owe_nothing() {
+        let mut p = Pipeline::new();
+        run(
+            &mut p,
+            b"Q",
+            &[
+                (b'N', None),
+                (b'S', None),
+                (b'A', None),
+                (b'C', None),
+                RFQ_I,
+            ],
+        );
+        assert!(p.is_idle());
+    }
+}
