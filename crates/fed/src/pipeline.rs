@@ -147,6 +147,11 @@ impl Pipeline {
                 if self.copy_in {
                     self.copy_end_sent = true;
                 }
+                // A marker only matters behind a statement still owed; a
+                // COPY the server already failed drops these messages.
+                if self.queue.is_empty() || self.skip_until_sync {
+                    return;
+                }
                 Pending::CopyEnd
             }
             _ => return,
@@ -171,11 +176,7 @@ impl Pipeline {
             b'1' => self.pop(&[Pending::Parse]),
             b'2' => self.pop(&[Pending::Bind]),
             b'3' => self.pop(&[Pending::Close]),
-            b'T' | b'n' => {
-                if self.head() == Some(Pending::Describe) {
-                    self.pop(&[Pending::Describe]);
-                }
-            }
+            b'T' | b'n' if self.head() == Some(Pending::Describe) => self.pop(&[Pending::Describe]),
             b'C' | b'I' | b's' => {
                 self.copy_in = false;
                 self.copy_out = false;
@@ -230,10 +231,13 @@ impl Pipeline {
     }
 
     fn head(&self) -> Option<Pending> {
-        self.queue.front().copied()
+        self.queue.iter().copied().find(|p| *p != Pending::CopyEnd)
     }
 
     fn pop(&mut self, expected: &[Pending]) {
+        while self.queue.front() == Some(&Pending::CopyEnd) {
+            self.queue.pop_front();
+        }
         match self.queue.front() {
             Some(p) if expected.contains(p) => {
                 self.queue.pop_front();
@@ -250,7 +254,7 @@ impl Pipeline {
     /// hand it to someone else.
     #[inline]
     pub fn is_idle(&self) -> bool {
-        self.queue.is_empty()
+        self.owed() == 0
             && self.status == TxStatus::Idle
             && !self.unsynced
             && !self.skip_until_sync
@@ -437,6 +441,15 @@ mod tests {
         run(&mut p, b"d", &[(b'E', None)]);
         assert!(!p.in_copy_in());
         run(&mut p, b"dcS", &[RFQ_I]);
+        assert!(p.is_idle());
+        assert!(!p.is_desynced());
+    }
+
+    #[test]
+    fn copy_data_after_a_failed_simple_copy_owes_nothing() {
+        let mut p = Pipeline::new();
+        run(&mut p, b"Q", &[(b'G', None), (b'E', None), RFQ_I]);
+        run(&mut p, b"ddc", &[]);
         assert!(p.is_idle());
         assert!(!p.is_desynced());
     }

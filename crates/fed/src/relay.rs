@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
 use crate::conn::Conn;
 use crate::error::{Error, Result};
@@ -251,10 +251,10 @@ impl<'a, M: Middleware> Relay<'a, M> {
             if let Err(e) = self.pump_down() {
                 return Poll::Ready(Outcome::ServerGone(e));
             }
-            if self.stop.is_none() {
-                if let Err(e) = self.pump_up() {
-                    return Poll::Ready(Outcome::ClientGone(e));
-                }
+            if self.stop.is_none()
+                && let Err(e) = self.pump_up()
+            {
+                return Poll::Ready(Outcome::ClientGone(e));
             }
 
             let client_flushed = match self.client.poll_flush(cx) {
@@ -328,42 +328,4 @@ impl<M: Middleware + Unpin> Future for Relay<'_, M> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         self.get_mut().step(cx)
     }
-}
-
-/// Reads and discards server messages until the server owes nothing, feeding
-/// the pipeline; used to drain a server whose client went away. Returns the
-/// number of messages read.
-pub async fn drain(server: &mut Conn, pipeline: &mut Pipeline) -> Result<usize> {
-    let mut n = 0;
-    server.flush().await?;
-    while pipeline.owed() > 0 || pipeline.in_copy_in() {
-        if pipeline.in_copy_in() && pipeline.owed() == 0 {
-            break;
-        }
-        let msg = server.read().await?;
-        pipeline.server_sent(msg.tag, msg.body.first().copied());
-        n += 1;
-        if pipeline.is_desynced() {
-            return Err(Error::Unexpected {
-                tag: msg.tag as char,
-                context: "while draining a server",
-            });
-        }
-    }
-    Ok(n)
-}
-
-/// Splits off the bytes of one whole message at the front of `buf`, if there.
-pub fn split_message(buf: &mut bytes::BytesMut, max: usize) -> Result<Option<Bytes>> {
-    match frame::header(buf, max)? {
-        Some(h) if buf.len() >= h.len => Ok(Some(buf.split_to(h.len).freeze())),
-        _ => Ok(None),
-    }
-}
-
-/// The body of a whole framed message.
-pub fn body_of(msg: &Bytes) -> Bytes {
-    let mut b = msg.clone();
-    b.advance(frame::HEADER_LEN.min(b.len()));
-    b
 }

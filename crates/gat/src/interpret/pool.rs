@@ -1,0 +1,304 @@
+//! The `pool` handler: short form `pool [matcher] ADDRESS DATABASE USERNAME PASSWORD`, or a block.
+
+use super::{
+    Line, Once, addr, choice, duration, duration_or_off, flag, nonzero_duration, positive, uint,
+    unknown,
+};
+use crate::config::{BasicPool, ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, SslMode};
+use crate::error::{Error, Result, Span};
+use crate::syntax::{Block, Directive};
+
+const KNOWN: &[&str] = &[
+    "address",
+    "client_acquire_timeout",
+    "client_idle_timeout",
+    "database",
+    "idle_transaction_timeout",
+    "max_connections",
+    "min_connections",
+    "parameter",
+    "password",
+    "pool",
+    "query_timeout",
+    "server_check_delay",
+    "server_check_query",
+    "server_connect_timeout",
+    "server_lifetime",
+    "server_login_timeout",
+    "ssl",
+    "username",
+];
+
+const BASIC_KNOWN: &[&str] = &[
+    "extended_query_sync",
+    "idle_timeout",
+    "parameter_status_sync",
+    "pooler",
+    "reconnect",
+    "release_after_transaction",
+    "reset_query",
+    "reset_query_timeout",
+    "track",
+];
+
+const ADDRESS: &str = "an address: host, host:port, [v6addr]:port or a unix socket path";
+
+/// `line` is positioned after the matcher, if any.
+pub(super) fn pool(mut line: Line<'_>) -> Result<Pool> {
+    let Some(block) = &line.d.block else {
+        let address = addr::address(line.value(ADDRESS)?, "pool address")?;
+        let mut pool = Pool::new(address);
+        pool.database = Some(line.value("a database name")?.text.clone());
+        pool.username = Some(line.value("a user name")?.text.clone());
+        pool.password = Some(line.value("a password")?.text.clone());
+        line.end()?;
+        pool.span = Span::at(line.pos());
+        return Ok(pool);
+    };
+    line.end()?;
+    pool_block(line.d, block)
+}
+
+fn pool_block(d: &Directive, block: &Block) -> Result<Pool> {
+    let mut address = None;
+    // Fill a pool with a placeholder address, then require that one was given.
+    let mut pool = Pool::new(crate::config::Address::tcp("", 5432));
+    let mut once = Once::default();
+    for d in &block.directives {
+        let mut line = Line::new(d);
+        let name = d.name.text.as_str();
+        if !KNOWN.contains(&name) {
+            return Err(unknown(d, "directive", KNOWN));
+        }
+        if name != "parameter" {
+            once.check(d)?;
+        }
+        match name {
+            "address" => address = Some(addr::address(line.single(ADDRESS)?, "address")?),
+            "username" => pool.username = Some(line.single("a user name")?.text.clone()),
+            "password" => {
+                pool.password = Some(
+                    line.single("a password, md5 hash or SCRAM verifier")?
+                        .text
+                        .clone(),
+                )
+            }
+            "database" => pool.database = Some(line.single("a database name")?.text.clone()),
+            "parameter" => {
+                let token = line.single("name=value")?;
+                let Some((key, value)) = token.text.split_once('=').filter(|(k, _)| !k.is_empty())
+                else {
+                    return Err(super::invalid(token, "parameter", "name=value"));
+                };
+                if pool
+                    .parameters
+                    .insert(key.to_owned(), value.to_owned())
+                    .is_some()
+                {
+                    return Err(Error::at(
+                        &token.pos,
+                        format!("duplicate parameter {key:?}"),
+                        "each parameter once",
+                    ));
+                }
+            }
+            "min_connections" => {
+                pool.min_connections = uint(line.single("a non-negative integer")?, name)?
+            }
+            "max_connections" => {
+                pool.max_connections = positive(line.single("a positive integer")?, name)?
+            }
+            "client_acquire_timeout" => pool.client_acquire_timeout = off_setting(&mut line)?,
+            "query_timeout" => pool.query_timeout = off_setting(&mut line)?,
+            "idle_transaction_timeout" => pool.idle_transaction_timeout = off_setting(&mut line)?,
+            "client_idle_timeout" => pool.client_idle_timeout = off_setting(&mut line)?,
+            "server_lifetime" => pool.server_lifetime = off_setting(&mut line)?,
+            "server_connect_timeout" => {
+                pool.server_connect_timeout = nonzero_duration(line.single("a duration")?, name)?
+            }
+            "server_login_timeout" => {
+                pool.server_login_timeout = nonzero_duration(line.single("a duration")?, name)?
+            }
+            "server_check_delay" => {
+                let token = line.single("a duration, or off")?;
+                pool.server_check_delay = if token.is_word("off") {
+                    None
+                } else {
+                    Some(duration(token, name)?)
+                };
+            }
+            "server_check_query" => {
+                pool.server_check_query = line.single("a query such as ;")?.text.clone()
+            }
+            "pool" => pool.kind = kind(line)?,
+            "ssl" => pool.ssl_mode = ssl_mode(line)?,
+            _ => return Err(unknown(d, "directive", KNOWN)),
+        }
+    }
+    let Some(address) = address else {
+        return Err(Error::at(
+            &d.name.pos,
+            "pool without an address",
+            "an `address` line in the pool block",
+        ));
+    };
+    pool.address = address;
+    pool.span = Span::at(&d.name.pos);
+    Ok(pool)
+}
+
+/// `ssl MODE [insecure_skip_verify]`: libpq's sslmode names. pggat's `insecure_skip_verify` provider is
+/// accepted where it changes nothing (modes that do not verify) and refused where it would contradict
+/// the mode.
+fn ssl_mode(mut line: Line<'_>) -> Result<SslMode> {
+    let modes = [
+        ("disable", SslMode::Disable),
+        ("allow", SslMode::Allow),
+        ("prefer", SslMode::Prefer),
+        ("require", SslMode::Require),
+        ("verify-ca", SslMode::VerifyCa),
+        ("verify-full", SslMode::VerifyFull),
+    ];
+    let mode = choice(line.value("an sslmode such as require")?, "ssl", &modes)?;
+    if let Some(provider) = line.optional() {
+        if !provider.is_word("insecure_skip_verify") {
+            return Err(super::invalid(
+                provider,
+                "ssl",
+                "insecure_skip_verify or end of line",
+            ));
+        }
+        if matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) {
+            return Err(Error::at(
+                &provider.pos,
+                "insecure_skip_verify with a verifying sslmode",
+                "require (which does not verify) or no insecure_skip_verify",
+            ));
+        }
+    }
+    line.done()?;
+    Ok(mode)
+}
+
+/// A timeout that `off` (or `0`) switches off.
+fn off_setting(line: &mut Line<'_>) -> Result<Option<std::time::Duration>> {
+    let name = line.name();
+    duration_or_off(line.single("a duration, or off")?, name)
+}
+
+/// `pool basic [session|transaction] [{ ... }]`.
+fn kind(mut line: Line<'_>) -> Result<PoolKind> {
+    let kind = line.value("a pool kind: basic")?;
+    match kind.text.as_str() {
+        "basic" if !kind.quoted => {}
+        "hybrid" if !kind.quoted => {
+            return Err(Error::at(
+                &kind.pos,
+                "pool hybrid is not supported yet",
+                "pool basic",
+            ));
+        }
+        _ => return Err(super::invalid(kind, "pool", "one of: basic")),
+    }
+    let mode = match line.optional() {
+        Some(token) => choice(
+            token,
+            "pool basic",
+            &[
+                ("session", PoolMode::Session),
+                ("transaction", PoolMode::Transaction),
+            ],
+        )?,
+        None => PoolMode::Transaction,
+    };
+    line.end()?;
+    let mut basic = BasicPool::new(mode);
+    if let Some(block) = &line.d.block {
+        basic_block(block, &mut basic)?;
+    }
+    Ok(PoolKind::Basic(basic))
+}
+
+fn basic_block(block: &Block, basic: &mut BasicPool) -> Result<()> {
+    let mut once = Once::default();
+    let mut tracked = false;
+    for d in &block.directives {
+        let mut line = Line::new(d);
+        let name = d.name.text.as_str();
+        if !BASIC_KNOWN.contains(&name) {
+            return Err(unknown(d, "directive", BASIC_KNOWN));
+        }
+        if name != "track" {
+            once.check(d)?;
+        }
+        match name {
+            "pooler" => {
+                basic.pooler = choice(
+                    line.single("lifo or rob")?,
+                    name,
+                    &[("rob", Pooler::Rob), ("lifo", Pooler::Lifo)],
+                )?;
+            }
+            "reset_query" => {
+                let token = line.single("a query, or off")?;
+                basic.reset_query =
+                    (!token.is_word("off") && !token.text.is_empty()).then(|| token.text.clone());
+            }
+            "reset_query_timeout" => {
+                basic.reset_query_timeout = nonzero_duration(line.single("a duration")?, name)?
+            }
+            "idle_timeout" => basic.idle_timeout = off_setting(&mut line)?,
+            "reconnect" => {
+                let initial_token = line.value("an initial delay such as 5s")?;
+                let initial = duration(initial_token, name)?;
+                let max_token = line.optional();
+                let max = match max_token {
+                    Some(token) => duration(token, name)?,
+                    None => initial,
+                };
+                line.done()?;
+                if let Some(token) = max_token.filter(|_| max < initial) {
+                    return Err(Error::at(
+                        &token.pos,
+                        format!(
+                            "reconnect maximum {:?} is below the initial delay {:?}",
+                            token.text, initial_token.text
+                        ),
+                        "a maximum at least as long as the initial delay",
+                    ));
+                }
+                basic.reconnect_initial = initial;
+                basic.reconnect_max = max;
+            }
+            "release_after_transaction" => basic.release_after_transaction = flag(&mut line)?,
+            "extended_query_sync" => basic.extended_query_sync = flag(&mut line)?,
+            "parameter_status_sync" => {
+                basic.parameter_status_sync = choice(
+                    line.single("none, initial or dynamic")?,
+                    name,
+                    &[
+                        ("none", ParameterStatusSync::None),
+                        ("initial", ParameterStatusSync::Initial),
+                        ("dynamic", ParameterStatusSync::Dynamic),
+                    ],
+                )?;
+            }
+            "track" => {
+                if !tracked {
+                    basic.track.clear();
+                    tracked = true;
+                }
+                let token = line.single("a parameter name")?;
+                if !basic
+                    .track
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(&token.text))
+                {
+                    basic.track.push(token.text.clone());
+                }
+            }
+            _ => return Err(unknown(d, "directive", BASIC_KNOWN)),
+        }
+    }
+    Ok(())
+}

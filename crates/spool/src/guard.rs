@@ -1,0 +1,123 @@
+//! A checked-out server. Returning it is explicit on the happy path
+//! ([`Guard::release`]); dropping it (client vanished, task cancelled, panic)
+//! cleans the server up in the background — drain what it still owes, roll
+//! back, reset — under the pool's reset timeout, and closes it if that fails.
+//! Either way no server reaches the next client dirty.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::pool::Pool;
+use crate::server::Server;
+
+/// A server on loan to one client.
+pub struct Guard {
+    pool: Arc<Pool>,
+    server: Option<Server>,
+    since: Instant,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("server", &self.server.as_ref().map(Server::id))
+            .finish()
+    }
+}
+
+impl Guard {
+    pub(crate) fn new(pool: Arc<Pool>, server: Server) -> Guard {
+        Guard {
+            pool,
+            server: Some(server),
+            since: Instant::now(),
+        }
+    }
+
+    /// The server.
+    pub fn server(&mut self) -> &mut Server {
+        self.server.as_mut().expect("present until released")
+    }
+
+    /// The server, read-only.
+    pub fn server_ref(&self) -> &Server {
+        self.server.as_ref().expect("present until released")
+    }
+
+    /// The pool it came from.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// When it was acquired.
+    pub fn since(&self) -> Instant {
+        self.since
+    }
+
+    /// Gives the server back. If it is not idle it is cleaned first; with
+    /// `reset` the pool's reset query runs too (session pooling).
+    ///
+    /// # Cancel safety
+    /// If this future is dropped, the guard's `Drop` finishes the job in
+    /// the background.
+    pub async fn release(mut self, reset: bool) {
+        let Some(server) = self.server.as_mut() else {
+            return;
+        };
+        let needs_cleaning = reset || !server.pipeline().is_idle();
+        if needs_cleaning {
+            let query = if reset {
+                self.pool.options().reset_query.as_deref()
+            } else {
+                None
+            };
+            let ok = server.reset(query, self.pool.options().reset_timeout).await;
+            if let Err(e) = ok {
+                tracing::info!(pool = %self.pool.options().name, server = server.id(), error = %e, "closing server that could not be reset");
+                server.mark_broken();
+            }
+        }
+        let server = self.server.take().expect("checked above");
+        self.pool.check_in(server);
+    }
+
+    /// Closes the server instead of returning it (it failed mid-use).
+    pub fn discard(mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.mark_broken();
+            self.pool.check_in(server);
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        let pool = self.pool.clone();
+        if server.pipeline().is_idle() && pool.options().reset_query.is_none() {
+            pool.check_in(server);
+            return;
+        }
+        // Cleaning needs I/O: do it in the background. Without a runtime (we
+        // are being dropped during shutdown) the server is simply closed.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let opts = pool.options();
+                    if let Err(e) = server.reset(opts.reset_query.as_deref(), opts.reset_timeout).await {
+                        tracing::info!(pool = %pool.options().name, server = server.id(), error = %e, "closing server left dirty by its client");
+                        server.mark_broken();
+                    }
+                    pool.check_in(server);
+                });
+            }
+            Err(_) => {
+                server.mark_broken();
+                pool.check_in(server);
+            }
+        }
+    }
+}

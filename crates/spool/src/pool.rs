@@ -1,0 +1,460 @@
+//! A pool of server connections made from one recipe: pre-warmed to `min`,
+//! grown by one dial per waiting client up to `max`, reaped back to `min` when
+//! idle, reconnecting with exponential backoff when the server is down.
+//!
+//! Waiting clients are queued in a [`rob::Scheduler`]; a freshly dialed
+//! server and a released one are both handed to the best waiter directly.
+//! When the server cannot be reached and no connection is alive, waiters fail
+//! at once with the connect error (naming the server) instead of hanging
+//! until their timeout, and new clients fail fast until the backoff expires.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rob::{Acquire, Scheduler, Ticket};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::guard::Guard;
+use crate::recipe::Recipe;
+use crate::server::Server;
+
+/// How a pool behaves; fixed for its lifetime (a reload that changes these
+/// builds a new pool).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Name used in logs and in client-facing errors.
+    pub name: String,
+    /// Connections kept open even when idle.
+    pub min_connections: usize,
+    /// Hard ceiling on connections to the server.
+    pub max_connections: usize,
+    /// How long a client may wait for a server; `None` waits forever.
+    pub acquire_timeout: Option<Duration>,
+    /// Idle connections above `min` are closed after this long.
+    pub idle_timeout: Option<Duration>,
+    /// Connections older than this are closed when they come back idle.
+    pub server_lifetime: Option<Duration>,
+    /// First delay after a failed dial; doubles per failure.
+    pub reconnect_initial: Duration,
+    /// Ceiling of the backoff.
+    pub reconnect_max: Duration,
+    /// Statement run when a session gives its server back (e.g. DISCARD ALL).
+    pub reset_query: Option<String>,
+    /// Deadline for cleaning a server up (drain, rollback, reset query).
+    pub reset_timeout: Duration,
+    /// Servers idle longer than this are checked before being handed out.
+    pub check_delay: Option<Duration>,
+    /// Waiter ordering.
+    pub policy: rob::Policy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            name: "pool".into(),
+            min_connections: 0,
+            max_connections: 20,
+            acquire_timeout: None,
+            idle_timeout: Some(Duration::from_secs(300)),
+            server_lifetime: Some(Duration::from_secs(3600)),
+            reconnect_initial: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(30),
+            reset_query: None,
+            reset_timeout: Duration::from_secs(5),
+            check_delay: Some(Duration::from_secs(30)),
+            policy: rob::Policy::Fair,
+        }
+    }
+}
+
+/// Connection counts and dial state, under one short lock.
+#[derive(Debug)]
+struct State {
+    /// Open connections: idle, in use, or being cleaned.
+    live: usize,
+    /// Dials in progress.
+    dialing: usize,
+    /// Current backoff; zero when the last dial succeeded.
+    backoff: Duration,
+    /// No dial before this instant.
+    next_dial: Instant,
+    /// The failure that started the backoff.
+    last_error: Option<Arc<Error>>,
+}
+
+/// Counters for metrics and the admin console.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Successful dials.
+    pub connects: AtomicU64,
+    /// Failed dials.
+    pub connect_errors: AtomicU64,
+    /// Connections closed.
+    pub closes: AtomicU64,
+    /// Successful acquisitions.
+    pub acquires: AtomicU64,
+    /// Acquisitions that timed out.
+    pub acquire_timeouts: AtomicU64,
+    /// Total nanoseconds clients spent waiting for a server.
+    pub wait_nanos: AtomicU64,
+}
+
+/// A snapshot of a pool's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Open connections.
+    pub live: usize,
+    /// Idle connections.
+    pub idle: usize,
+    /// Dials in progress.
+    pub dialing: usize,
+    /// Clients waiting for a server.
+    pub waiting: usize,
+}
+
+/// A pool of connections to one server. See the module docs.
+pub struct Pool {
+    recipe: Recipe,
+    opts: Options,
+    pub(crate) sched: Scheduler<Server, Arc<Error>>,
+    state: Mutex<State>,
+    closed: AtomicBool,
+    /// Wakes the maintenance task early (close, or a dial to retry). Shared
+    /// with the task, which holds the pool only weakly so that dropping the
+    /// last handle ends it.
+    maintain: Arc<Notify>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.opts.name)
+            .field("address", &self.recipe.address)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Creates the pool and starts its maintenance task (pre-warm, reaping,
+    /// reconnects) on the current tokio runtime.
+    pub fn new(recipe: Recipe, opts: Options) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            sched: Scheduler::new(opts.policy),
+            recipe,
+            opts,
+            state: Mutex::new(State {
+                live: 0,
+                dialing: 0,
+                backoff: Duration::ZERO,
+                next_dial: Instant::now(),
+                last_error: None,
+            }),
+            closed: AtomicBool::new(false),
+            maintain: Arc::new(Notify::new()),
+            counters: Counters::default(),
+        });
+        tokio::spawn(maintain(Arc::downgrade(&pool), pool.maintain.clone()));
+        pool
+    }
+
+    /// The pool's recipe.
+    pub fn recipe(&self) -> &Recipe {
+        &self.recipe
+    }
+
+    /// The pool's options.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Current counts.
+    pub fn stats(&self) -> Stats {
+        let st = self.state.lock();
+        Stats {
+            live: st.live,
+            dialing: st.dialing,
+            idle: self.sched.idle(),
+            waiting: self.sched.waiting(),
+        }
+    }
+
+    /// Gets a server for the client holding `ticket`: an idle one at once,
+    /// else the next one released or dialed, in the scheduler's order.
+    ///
+    /// # Cancel safety
+    /// Safe: a dropped acquisition leaves the queue, and a server handed to it
+    /// in that instant goes back to the pool.
+    pub async fn acquire(self: &Arc<Self>, ticket: &mut Ticket) -> Result<Guard> {
+        let start = Instant::now();
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed(self.opts.name.clone()));
+            }
+            let mut server = match self.sched.acquire(ticket) {
+                Acquire::Ready(server) => server,
+                Acquire::Wait(waiting) => {
+                    if let Some(err) = self.grow() {
+                        drop(waiting);
+                        return Err(err);
+                    }
+                    let handoff = match self.opts.acquire_timeout {
+                        Some(limit) => {
+                            let left = limit.saturating_sub(start.elapsed());
+                            match tokio::time::timeout(left, waiting).await {
+                                Ok(h) => h,
+                                Err(_) => {
+                                    self.counters
+                                        .acquire_timeouts
+                                        .fetch_add(1, Ordering::Relaxed);
+                                    return Err(Error::AcquireTimeout {
+                                        pool: self.opts.name.clone(),
+                                        waited: start.elapsed(),
+                                    });
+                                }
+                            }
+                        }
+                        None => waiting.await,
+                    };
+                    match handoff {
+                        Ok(server) => server,
+                        Err(e) => {
+                            return Err(Error::Backoff {
+                                retry_in: self.retry_in(),
+                                last: e,
+                            });
+                        }
+                    }
+                }
+            };
+            if !self.healthy(&mut server).await {
+                self.close(server);
+                continue;
+            }
+            ticket.used(server.id());
+            self.counters.acquires.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .wait_nanos
+                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            return Ok(Guard::new(self.clone(), server));
+        }
+    }
+
+    fn retry_in(&self) -> Duration {
+        self.state
+            .lock()
+            .next_dial
+            .saturating_duration_since(Instant::now())
+    }
+
+    /// Starts a dial if a waiter could use one and the ceiling allows it.
+    /// Returns an error instead when no connection is alive and we are
+    /// backing off after a failure: the caller should not wait for nothing.
+    fn grow(self: &Arc<Self>) -> Option<Error> {
+        let waiting = self.sched.waiting();
+        let mut st = self.state.lock();
+        let now = Instant::now();
+        if st.live + st.dialing < self.opts.max_connections && st.dialing < waiting {
+            if now >= st.next_dial {
+                st.dialing += 1;
+                drop(st);
+                self.spawn_dial();
+                return None;
+            }
+            if st.live == 0
+                && st.dialing == 0
+                && let Some(last) = st.last_error.clone()
+            {
+                return Some(Error::Backoff {
+                    last,
+                    retry_in: st.next_dial - now,
+                });
+            }
+        }
+        None
+    }
+
+    fn spawn_dial(self: &Arc<Self>) {
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let result = Server::connect(&pool.recipe).await;
+            let mut st = pool.state.lock();
+            st.dialing -= 1;
+            match result {
+                Ok(server) => {
+                    st.live += 1;
+                    st.backoff = Duration::ZERO;
+                    st.last_error = None;
+                    drop(st);
+                    pool.counters.connects.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(pool = %pool.opts.name, server = server.id(), "server connected");
+                    if pool.closed.load(Ordering::Acquire) {
+                        pool.close(server);
+                    } else {
+                        pool.sched.release(server);
+                    }
+                }
+                Err(e) => {
+                    st.backoff = if st.backoff.is_zero() {
+                        pool.opts.reconnect_initial
+                    } else {
+                        (st.backoff * 2).min(pool.opts.reconnect_max)
+                    };
+                    st.next_dial = Instant::now() + st.backoff;
+                    let e = Arc::new(e);
+                    st.last_error = Some(e.clone());
+                    let nobody_alive = st.live == 0 && st.dialing == 0;
+                    drop(st);
+                    pool.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(pool = %pool.opts.name, error = %e, "server connection failed");
+                    if nobody_alive {
+                        pool.sched.fail_waiters(e);
+                    }
+                    pool.maintain.notify_one();
+                }
+            }
+        });
+    }
+
+    /// Checks a server that sat idle for a while before handing it out: it
+    /// must have sent nothing (no EOF, no stray bytes). Cheap, no round trip.
+    async fn healthy(&self, server: &mut Server) -> bool {
+        if server.is_broken() {
+            return false;
+        }
+        if self
+            .opts
+            .server_lifetime
+            .is_some_and(|life| server.age() > life)
+        {
+            return false;
+        }
+        // Free when the reactor saw nothing: no syscall unless the socket
+        // became readable (data or EOF) while idle.
+        server.probe()
+    }
+
+    /// Takes a server back from a guard. Servers that are not idle, broke,
+    /// or outlived `server_lifetime` are closed instead.
+    pub(crate) fn check_in(&self, mut server: Server) {
+        let expired = self
+            .opts
+            .server_lifetime
+            .is_some_and(|life| server.age() > life);
+        if server.is_broken()
+            || !server.pipeline().is_idle()
+            || expired
+            || self.closed.load(Ordering::Acquire)
+        {
+            self.close(server);
+            return;
+        }
+        server.mark_idle();
+        self.sched.release(server);
+    }
+
+    /// Closes a server and forgets it.
+    pub(crate) fn close(&self, server: Server) {
+        self.state.lock().live -= 1;
+        self.counters.closes.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(pool = %self.opts.name, server = server.id(), "server closed");
+        tokio::spawn(server.terminate());
+        self.maintain.notify_one();
+    }
+
+    /// Stops handing out servers: idle ones are closed now, busy ones when
+    /// they come back; waiters fail with [`Error::Closed`].
+    pub fn close_all(&self) {
+        self.closed.store(true, Ordering::Release);
+        for s in self.sched.take_idle(|_| true) {
+            self.close(s);
+        }
+        self.sched
+            .fail_waiters(Arc::new(Error::Closed(self.opts.name.clone())));
+        self.maintain.notify_one();
+    }
+
+    /// Whether [`Pool::close_all`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// One maintenance pass: reap idle servers above `min`, close expired
+    /// ones, dial up to `min`. Returns when to run again.
+    fn tick(self: &Arc<Self>) -> Duration {
+        let now = Instant::now();
+        let mut next = Duration::from_secs(5);
+        if let Some(idle) = self.opts.idle_timeout {
+            next = next.min((idle / 4).max(Duration::from_millis(50)));
+        }
+        // Reap: oldest-idle first, never below min.
+        let live = self.state.lock().live;
+        let mut spare = live.saturating_sub(self.opts.min_connections);
+        let life = self.opts.server_lifetime;
+        let idle_timeout = self.opts.idle_timeout;
+        let victims = self.sched.take_idle(|s| {
+            if life.is_some_and(|l| s.age() > l) {
+                spare = spare.saturating_sub(1);
+                return true;
+            }
+            if spare > 0 && idle_timeout.is_some_and(|t| s.idle_for() > t) {
+                spare -= 1;
+                return true;
+            }
+            false
+        });
+        for s in victims {
+            self.close(s);
+        }
+        // Pre-warm.
+        if !self.is_closed() {
+            let mut st = self.state.lock();
+            while st.live + st.dialing < self.opts.min_connections && now >= st.next_dial {
+                st.dialing += 1;
+                self.spawn_dial();
+            }
+            if st.live + st.dialing < self.opts.min_connections {
+                next = next.min(
+                    st.next_dial
+                        .saturating_duration_since(now)
+                        .max(Duration::from_millis(10)),
+                );
+            }
+            // Waiters left behind by a failed dial while others are alive.
+            if self.sched.waiting() > st.dialing && st.live + st.dialing < self.opts.max_connections
+            {
+                if now >= st.next_dial {
+                    st.dialing += 1;
+                    self.spawn_dial();
+                } else {
+                    next = next.min(st.next_dial - now);
+                }
+            }
+        }
+        next
+    }
+}
+
+/// The maintenance loop; ends when the pool is dropped, or closed with no
+/// connection left.
+async fn maintain(pool: std::sync::Weak<Pool>, wake: Arc<Notify>) {
+    loop {
+        let wait = {
+            let Some(pool) = pool.upgrade() else { return };
+            if pool.is_closed() && pool.stats().live == 0 {
+                return;
+            }
+            pool.tick()
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+        }
+    }
+}

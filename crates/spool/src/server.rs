@@ -1,0 +1,466 @@
+//! One server connection: dialing, logging in, and the few conversations the
+//! pool itself has with a server (reset, health probe, parameter sync).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use fed::messages::{backend, frontend, startup};
+use fed::{Conn, Pipeline, Stream, TxStatus};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::Instant;
+
+use crate::error::{Error, Result, ServerError};
+use crate::recipe::{Address, Recipe};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The (process id, secret key) pair a server gave us in BackendKeyData:
+/// what a CancelRequest for it must carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BackendKey {
+    /// Backend process id.
+    pub pid: i32,
+    /// Secret key.
+    pub secret: i32,
+}
+
+/// Run-time parameters a server reported with ParameterStatus, in report
+/// order. Few enough (a dozen) that a vector beats a map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// The value of `name`, if reported.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets `name`, keeping the first report's position.
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
+            Some((_, v)) => {
+                if v != value {
+                    value.clone_into(v);
+                }
+            }
+            None => self.0.push((name.to_owned(), value.to_owned())),
+        }
+    }
+
+    /// All parameters.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Records a ParameterStatus body.
+    pub fn apply(&mut self, body: &[u8]) {
+        if let Ok(ps) = backend::ParameterStatus::decode(body) {
+            self.set(
+                &String::from_utf8_lossy(ps.name),
+                &String::from_utf8_lossy(ps.value),
+            );
+        }
+    }
+}
+
+/// A logged-in server connection.
+#[derive(Debug)]
+pub struct Server {
+    id: u64,
+    conn: Conn,
+    pipeline: Pipeline,
+    key: BackendKey,
+    params: Params,
+    address: Address,
+    created: Instant,
+    idle_since: Instant,
+    broken: bool,
+}
+
+impl rob::Keyed for Server {
+    fn key(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Server {
+    /// Dials the recipe's address and logs in, each step under its deadline.
+    pub async fn connect(recipe: &Recipe) -> Result<Server> {
+        let addr = recipe.address.to_string();
+        let stream = tokio::time::timeout(recipe.connect_timeout, dial(&recipe.address))
+            .await
+            .map_err(|_| Error::Timeout {
+                addr: addr.clone(),
+                what: "connect",
+                after: recipe.connect_timeout,
+            })?
+            .map_err(|e| Error::Connect {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut conn = Conn::new(stream);
+        let (key, params) = tokio::time::timeout(recipe.login_timeout, login(&mut conn, recipe))
+            .await
+            .map_err(|_| Error::Timeout {
+                addr,
+                what: "login",
+                after: recipe.login_timeout,
+            })??;
+        let now = Instant::now();
+        Ok(Server {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            conn,
+            pipeline: Pipeline::new(),
+            key,
+            params,
+            address: recipe.address.clone(),
+            created: now,
+            idle_since: now,
+            broken: false,
+        })
+    }
+
+    /// Unique id, for logs and affinity.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The connection, for the relay.
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    /// Connection and pipeline together, for the relay.
+    pub fn parts(&mut self) -> (&mut Conn, &mut Pipeline, &mut Params) {
+        (&mut self.conn, &mut self.pipeline, &mut self.params)
+    }
+
+    /// What the server still owes.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The key a CancelRequest for this server must carry.
+    pub fn backend_key(&self) -> BackendKey {
+        self.key
+    }
+
+    /// Where the server is, for cancel requests.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Parameters the server reported.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Time since login.
+    pub fn age(&self) -> Duration {
+        self.created.elapsed()
+    }
+
+    /// Time since it last went idle.
+    pub fn idle_for(&self) -> Duration {
+        self.idle_since.elapsed()
+    }
+
+    pub(crate) fn mark_idle(&mut self) {
+        self.idle_since = Instant::now();
+    }
+
+    /// Marks the server unusable: the pool closes it on check-in.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Whether it was marked unusable or its protocol state is unknown.
+    pub fn is_broken(&self) -> bool {
+        self.broken || self.pipeline.is_desynced()
+    }
+
+    /// A non-blocking check that an idle server is still there: it must have
+    /// sent nothing. (A server that sends while idle is shutting down, or
+    /// holds a notification for a client who left: either way, not reusable.)
+    pub fn probe(&mut self) -> bool {
+        if !self.conn.buffered().is_empty() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        matches!(self.conn.stream_mut().try_read_now(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// Brings the server back to idle after its client left, and runs
+    /// `reset_query` if given: ends a COPY the client abandoned, syncs an open
+    /// extended-protocol batch, reads everything still owed, rolls back an
+    /// open transaction. All within `timeout`.
+    pub async fn reset(&mut self, reset_query: Option<&str>, timeout: Duration) -> Result<()> {
+        let addr = self.address.to_string();
+        match tokio::time::timeout(timeout, self.reset_inner(reset_query)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.broken = true;
+                Err(Error::Timeout {
+                    addr,
+                    what: "reset",
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    async fn reset_inner(&mut self, reset_query: Option<&str>) -> Result<()> {
+        if self.pipeline.in_copy_in() {
+            self.send(|b| {
+                frontend::CopyFail {
+                    message: b"client disconnected",
+                }
+                .encode(b)
+            });
+        }
+        if self.pipeline.needs_sync() {
+            self.send(|b| frontend::Sync {}.encode(b));
+        }
+        self.drain().await?;
+        if self.pipeline.status() != TxStatus::Idle {
+            self.query("ROLLBACK").await?;
+        }
+        if let Some(q) = reset_query {
+            self.query(q).await?;
+        }
+        if !self.pipeline.is_idle() {
+            self.broken = true;
+            return Err(self.protocol_error(fed::Error::Unexpected {
+                tag: self.pipeline.status().as_byte() as char,
+                context: "status after reset",
+            }));
+        }
+        Ok(())
+    }
+
+    /// Encodes a message towards the server, tracked by the pipeline.
+    fn send(&mut self, encode: impl FnOnce(&mut bytes::BytesMut)) {
+        let out = self.conn.out();
+        let start = out.len();
+        encode(out);
+        let mut at = start;
+        while let Ok(Some(h)) = fed::frame::header(&out[at..], usize::MAX) {
+            self.pipeline.client_sent(h.tag);
+            at += h.len;
+        }
+    }
+
+    /// Reads until nothing is owed, noting parameter changes; returns the
+    /// first error the server reported, if any.
+    async fn drain(&mut self) -> Result<Option<ServerError>> {
+        let mut first_error = None;
+        self.conn
+            .flush()
+            .await
+            .map_err(|e| self.protocol_error(e))?;
+        while self.pipeline.owed() > 0 {
+            let msg = match self.conn.read().await {
+                Ok(m) => m,
+                Err(e) => {
+                    self.broken = true;
+                    return Err(self.protocol_error(e));
+                }
+            };
+            self.pipeline
+                .server_sent(msg.tag, msg.body.first().copied());
+            match msg.tag {
+                b'S' => self.params.apply(&msg.body),
+                b'E' if first_error.is_none() => first_error = Some(server_error(&msg.body)),
+                _ => {}
+            }
+            if self.pipeline.is_desynced() {
+                self.broken = true;
+                return Err(self.protocol_error(fed::Error::Unexpected {
+                    tag: msg.tag as char,
+                    context: "while draining a server",
+                }));
+            }
+        }
+        Ok(first_error)
+    }
+
+    /// Runs one simple query to completion, discarding rows. An error from
+    /// the server is returned as [`Error::Query`].
+    pub async fn query(&mut self, sql: &str) -> Result<()> {
+        self.send(|b| {
+            frontend::Query {
+                query: sql.as_bytes(),
+            }
+            .encode(b)
+        });
+        match self.drain().await? {
+            None => Ok(()),
+            Some(error) => Err(Error::Query {
+                addr: self.address.to_string(),
+                query: sql.to_owned(),
+                error,
+            }),
+        }
+    }
+
+    fn protocol_error(&self, source: fed::Error) -> Error {
+        Error::Protocol {
+            addr: self.address.to_string(),
+            source,
+        }
+    }
+
+    /// Says goodbye (Terminate) and closes.
+    pub async fn terminate(mut self) {
+        frontend::Terminate {}.encode(self.conn.out());
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.conn.shutdown()).await;
+    }
+}
+
+async fn dial(addr: &Address) -> std::io::Result<Stream> {
+    match addr {
+        Address::Tcp { host, port } => {
+            let s = TcpStream::connect((host.as_str(), *port)).await?;
+            s.set_nodelay(true)?;
+            let ka = socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(60))
+                .with_interval(Duration::from_secs(10));
+            socket2::SockRef::from(&s).set_tcp_keepalive(&ka)?;
+            Ok(Stream::from(s))
+        }
+        Address::Unix(_) => {
+            let path = addr.socket_path().expect("unix address");
+            Ok(Stream::from(UnixStream::connect(path).await?))
+        }
+    }
+}
+
+/// The startup exchange, from StartupMessage to the first ReadyForQuery.
+async fn login(conn: &mut Conn, recipe: &Recipe) -> Result<(BackendKey, Params)> {
+    let addr = recipe.address.to_string();
+    let proto = |source: fed::Error| Error::Protocol {
+        addr: addr.clone(),
+        source,
+    };
+    let mut pairs: Vec<(&[u8], &[u8])> = vec![
+        (b"user", recipe.user.as_bytes()),
+        (b"database", recipe.database.as_bytes()),
+    ];
+    for (k, v) in &recipe.parameters {
+        pairs.push((k.as_bytes(), v.as_bytes()));
+    }
+    startup::StartupMessage {
+        protocol_version: 3 << 16,
+        parameters: fed::codec::PairList::from_slice(&pairs),
+    }
+    .encode(conn.out());
+    conn.flush().await.map_err(proto)?;
+
+    let mut auth = auth::ClientAuth::new(&recipe.credentials);
+    let mut key = None;
+    let mut params = Params::default();
+    loop {
+        let msg = conn.read().await.map_err(proto)?;
+        match msg.tag {
+            backend::tag::AUTHENTICATION => {
+                let req =
+                    backend::Authentication::decode(&msg.body).map_err(|e| proto(e.into()))?;
+                let mut mechs: [&[u8]; 4] = [&[]; 4];
+                let request = match req {
+                    backend::Authentication::Ok => auth::ServerRequest::Ok,
+                    backend::Authentication::CleartextPassword => auth::ServerRequest::Cleartext,
+                    backend::Authentication::MD5Password { salt } => {
+                        auth::ServerRequest::Md5 { salt }
+                    }
+                    backend::Authentication::SASL { mechanisms } => {
+                        let mut n = 0;
+                        for m in mechanisms.iter().take(mechs.len()) {
+                            mechs[n] = m;
+                            n += 1;
+                        }
+                        auth::ServerRequest::Sasl {
+                            mechanisms: &mechs[..n],
+                        }
+                    }
+                    backend::Authentication::SASLContinue { data } => {
+                        auth::ServerRequest::SaslContinue(data)
+                    }
+                    backend::Authentication::SASLFinal { data } => {
+                        auth::ServerRequest::SaslFinal(data)
+                    }
+                    other => auth::ServerRequest::Other(other.code()),
+                };
+                let response = auth.on_request(request).map_err(|source| Error::Auth {
+                    addr: addr.clone(),
+                    source,
+                })?;
+                match response {
+                    None => {}
+                    Some(auth::Response::Password(pw)) => {
+                        frontend::PasswordMessage { password: &pw }.encode(conn.out());
+                    }
+                    Some(auth::Response::SaslInitial { mechanism, data }) => {
+                        frontend::SASLInitialResponse {
+                            mechanism: mechanism.as_bytes(),
+                            data: Some(&data),
+                        }
+                        .encode(conn.out());
+                    }
+                    Some(auth::Response::SaslResponse(data)) => {
+                        frontend::SASLResponse { data: &data }.encode(conn.out());
+                    }
+                }
+                conn.flush().await.map_err(proto)?;
+            }
+            backend::tag::ERROR_RESPONSE => {
+                return Err(Error::LoginRefused {
+                    addr: addr.clone(),
+                    error: server_error(&msg.body),
+                });
+            }
+            backend::tag::PARAMETER_STATUS => params.apply(&msg.body),
+            backend::tag::BACKEND_KEY_DATA => {
+                let k = backend::BackendKeyData::decode(&msg.body).map_err(|e| proto(e.into()))?;
+                key = Some(BackendKey {
+                    pid: k.process_id,
+                    secret: k.secret_key,
+                });
+            }
+            backend::tag::READY_FOR_QUERY => {
+                return Ok((key.unwrap_or(BackendKey { pid: 0, secret: 0 }), params));
+            }
+            backend::tag::NOTICE_RESPONSE | backend::tag::NEGOTIATE_PROTOCOL_VERSION => {}
+            other => {
+                return Err(proto(fed::Error::Unexpected {
+                    tag: other as char,
+                    context: "during server login",
+                }));
+            }
+        }
+    }
+}
+
+/// The fields of an ErrorResponse body, for errors we pass on.
+pub fn server_error(body: &[u8]) -> ServerError {
+    match backend::ErrorResponse::decode(body) {
+        Ok(e) => ServerError {
+            severity: String::from_utf8_lossy(e.severity().unwrap_or(b"ERROR")).into_owned(),
+            code: e
+                .code()
+                .map_or_else(|| "XX000".to_owned(), |c| c.as_str().to_owned()),
+            message: String::from_utf8_lossy(e.message().unwrap_or(b"")).into_owned(),
+        },
+        Err(_) => ServerError {
+            severity: "ERROR".into(),
+            code: "08P01".into(),
+            message: "malformed ErrorResponse".into(),
+        },
+    }
+}

@@ -1,0 +1,180 @@
+//! Cancel requests.
+//!
+//! Each client gets a random (pid, secret) at startup, registered here. While
+//! the client holds a server, its entry points at that server's address and
+//! real key; a CancelRequest carrying the client's key is forwarded there.
+//! The entry is cleared *before* the server is released, and the release
+//! waits for cancels already on their way, so a late cancel is never
+//! delivered to the server's next user. Unknown keys are ignored, as
+//! PostgreSQL does.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use fed::messages::startup;
+use parking_lot::Mutex;
+use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// Where a client's cancel must go right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The server's address.
+    pub address: spool::Address,
+    /// The server's own backend key.
+    pub key: spool::BackendKey,
+}
+
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    done: Notify,
+}
+
+struct Entry {
+    target: Option<Target>,
+    inflight: Arc<InFlight>,
+}
+
+/// The registry of client keys. See the module docs.
+#[derive(Default)]
+pub struct Cancels {
+    map: Mutex<HashMap<(i32, i32), Entry>>,
+}
+
+/// A client's registration; unregisters on drop.
+pub struct Registration {
+    cancels: Arc<Cancels>,
+    key: (i32, i32),
+    inflight: Arc<InFlight>,
+}
+
+impl Cancels {
+    /// Registers a new client under a fresh random key.
+    pub fn register(self: &Arc<Self>) -> Registration {
+        let mut rng = rand::rng();
+        let mut map = self.map.lock();
+        loop {
+            let key = (rng.random_range(1..i32::MAX), rng.random::<i32>());
+            if map.contains_key(&key) {
+                continue;
+            }
+            let inflight = Arc::new(InFlight::default());
+            map.insert(
+                key,
+                Entry {
+                    target: None,
+                    inflight: inflight.clone(),
+                },
+            );
+            return Registration {
+                cancels: self.clone(),
+                key,
+                inflight,
+            };
+        }
+    }
+
+    /// Forwards a cancel for client key `(pid, secret)` to the server that
+    /// client holds now, if any.
+    pub async fn forward(&self, pid: i32, secret: i32) {
+        let (target, inflight) = {
+            let map = self.map.lock();
+            match map.get(&(pid, secret)) {
+                Some(Entry {
+                    target: Some(t),
+                    inflight,
+                }) => (t.clone(), inflight.clone()),
+                _ => {
+                    tracing::debug!(pid, "cancel request for an unknown or idle client ignored");
+                    return;
+                }
+            }
+        };
+        inflight.count.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = send_cancel(&target).await {
+            tracing::info!(server = %target.address, error = %e, "could not forward cancel request");
+        }
+        if inflight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            inflight.done.notify_waiters();
+        }
+    }
+}
+
+impl Registration {
+    /// The key the client was given in BackendKeyData.
+    pub fn key(&self) -> (i32, i32) {
+        self.key
+    }
+
+    /// Points cancels at the server the client now holds.
+    pub fn hold(&self, target: Target) {
+        if let Some(e) = self.cancels.map.lock().get_mut(&self.key) {
+            e.target = Some(target);
+        }
+    }
+
+    /// Stops forwarding cancels, then waits (bounded) for any already on
+    /// their way: call before releasing the server.
+    pub async fn release(&self) {
+        if let Some(e) = self.cancels.map.lock().get_mut(&self.key) {
+            e.target = None;
+        }
+        if self.inflight.count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let notified = self.inflight.done.notified();
+                if self.inflight.count.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.cancels.map.lock().remove(&self.key);
+    }
+}
+
+/// Opens a connection to the server, sends CancelRequest, and waits for the
+/// postmaster to close it (by then it has signalled the backend).
+async fn send_cancel(target: &Target) -> std::io::Result<()> {
+    let mut buf = BytesMut::new();
+    startup::CancelRequest {
+        process_id: target.key.pid,
+        secret_key: target.key.secret,
+    }
+    .encode(&mut buf);
+    let fut = async {
+        let mut stream: Box<dyn Io> = match &target.address {
+            spool::Address::Tcp { host, port } => {
+                Box::new(tokio::net::TcpStream::connect((host.as_str(), *port)).await?)
+            }
+            spool::Address::Unix(_) => Box::new(
+                tokio::net::UnixStream::connect(target.address.socket_path().expect("unix"))
+                    .await?,
+            ),
+        };
+        stream.write_all(&buf).await?;
+        stream.flush().await?;
+        let mut sink = [0u8; 64];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}

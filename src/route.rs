@@ -1,0 +1,304 @@
+//! Routing a client to a pool, and the registry of pools.
+//!
+//! Each route's matcher is evaluated once against the client as it stands
+//! after startup; matching handlers run in file order: `password` and `trust`
+//! decide how the client is checked, and the first matching `pool` serves it.
+//! No pool matched: FATAL 3D000, as PostgreSQL says for a missing database.
+//!
+//! A pool handler that names its server role and database is one pool, made
+//! (and pre-warmed) when the config loads. One that leaves them to the client
+//! makes a pool per (user, database) on first use. Secrets are prepared once
+//! per (user, secret) — SCRAM's PBKDF2 never runs per login.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use fed::sqlstate::SqlState;
+use parking_lot::Mutex;
+
+use crate::client::startup::Startup;
+use crate::errors::ClientError;
+
+/// How the pool shares servers between clients.
+pub use gat::PoolMode;
+
+/// A pool and what clients of it need to know.
+pub struct PoolEntry {
+    /// Name for logs and errors: `database/user` of the server side.
+    pub name: String,
+    /// Session or transaction pooling.
+    pub mode: PoolMode,
+    /// The server connections.
+    pub pool: Arc<spool::Pool>,
+    /// The pool's config block.
+    pub config: Arc<gat::Pool>,
+    /// Server-side credentials, shared with the pool's recipe.
+    pub credentials: Arc<auth::ClientCredentials>,
+}
+
+impl PoolEntry {
+    /// Tells the pool's credentials the ClientKey a client proved with SCRAM,
+    /// so a pool configured with only a SCRAM verifier can log in to servers
+    /// (pass-through). Keys that do not match the pool's verifier are ignored.
+    pub fn offer_client_key(&self, key: &auth::ClientKey) {
+        let _ = self.credentials.set_client_key(key);
+    }
+}
+
+/// How to check a client.
+pub enum AuthPlan {
+    /// Let it in (`trust`).
+    Trust,
+    /// Check its password against this secret.
+    Check(Arc<auth::PreparedSecret>),
+}
+
+/// Where a client goes.
+pub struct Resolved {
+    /// Its pool.
+    pub pool: Arc<PoolEntry>,
+    /// How to check it.
+    pub auth: AuthPlan,
+    /// Startup parameters to apply on its servers: the client's, as changed
+    /// by `parameter` handlers.
+    pub params: Vec<(String, String)>,
+}
+
+type PoolKey = (usize, usize, String, String);
+
+/// The routes of every server block, and the pools they made. See the module docs.
+pub struct Router {
+    blocks: Vec<Vec<gat::Route>>,
+    pools: Mutex<HashMap<PoolKey, Arc<PoolEntry>>>,
+    secrets: Mutex<HashMap<(String, String), Arc<auth::PreparedSecret>>>,
+}
+
+impl Router {
+    /// Builds the router and the pools fixed by the config. Fails on secrets
+    /// that cannot be parsed (a malformed SCRAM verifier).
+    pub fn new(config: &gat::Config) -> Result<Router, String> {
+        let router = Router {
+            blocks: config.servers.iter().map(|s| s.routes.clone()).collect(),
+            pools: Mutex::new(HashMap::new()),
+            secrets: Mutex::new(HashMap::new()),
+        };
+        for (b, block) in router.blocks.iter().enumerate() {
+            for (r, route) in block.iter().enumerate() {
+                let secret = match &route.handler {
+                    gat::Handler::Password(s) => Some(s),
+                    gat::Handler::Pool(p) => p.password.as_ref(),
+                    _ => None,
+                };
+                if let Some(s) = secret {
+                    auth::Secret::parse(s).map_err(|e| {
+                        let at = route
+                            .span
+                            .0
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default();
+                        format!("{at}: invalid password: {e}")
+                    })?;
+                }
+                if let gat::Handler::Pool(p) = &route.handler
+                    && let (Some(user), Some(db)) = (&p.username, &p.database)
+                {
+                    router.pool_for(b, r, p, user, db);
+                }
+            }
+        }
+        Ok(router)
+    }
+
+    /// Every pool made so far.
+    pub fn pools(&self) -> Vec<Arc<PoolEntry>> {
+        self.pools.lock().values().cloned().collect()
+    }
+
+    /// Routes a client of server block `block`. Every matcher sees the
+    /// client as it connected; the handlers that matched then run in file
+    /// order, each seeing the rewrites of those before it.
+    pub fn resolve(
+        &self,
+        block: usize,
+        startup: &Startup,
+        tls: bool,
+    ) -> Result<Resolved, ClientError> {
+        let routes = self
+            .blocks
+            .get(block)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let info = gat::ConnInfo::new(&startup.user, &startup.database)
+            .with_ssl(tls)
+            .with_parameters(&startup.params);
+        let matched: Vec<bool> = routes.iter().map(|r| r.matches(&info)).collect();
+        let mut user = startup.user.clone();
+        let mut database = startup.database.clone();
+        let mut params = startup.params.clone();
+        let mut password: Option<&String> = None;
+        let mut trust = false;
+        for (r, route) in routes.iter().enumerate().filter(|(r, _)| matched[*r]) {
+            match &route.handler {
+                gat::Handler::Password(s) => password = Some(s),
+                gat::Handler::Trust => trust = true,
+                gat::Handler::RequireSsl(required) if *required != tls => {
+                    return Err(ClientError::fatal(
+                        SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                        if *required {
+                            "SSL required: this pggat route accepts only TLS connections"
+                        } else {
+                            "SSL not allowed: this pggat route accepts only plain connections"
+                        },
+                    )
+                    .with_hint(if *required {
+                        "connect with sslmode=require"
+                    } else {
+                        "connect with sslmode=disable"
+                    }));
+                }
+                gat::Handler::RequireSsl(_) => {}
+                gat::Handler::AllowedStartupParameters(allowed) => {
+                    if let Some((name, _)) = params
+                        .iter()
+                        .find(|(k, _)| !allowed.iter().any(|a| a.eq_ignore_ascii_case(k)))
+                    {
+                        return Err(ClientError::fatal(
+                            SqlState::PROTOCOL_VIOLATION,
+                            format!("unsupported startup parameter: {name}"),
+                        )
+                        .with_hint(
+                            "allowed_startup_parameters in the Gatfile lists what clients may send",
+                        ));
+                    }
+                }
+                gat::Handler::User(rw) => user = rw.apply(&user),
+                gat::Handler::Database(rw) => database = rw.apply(&database),
+                gat::Handler::Parameter { name, value } => {
+                    params.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+                    params.push((name.clone(), value.clone()));
+                }
+                gat::Handler::Error(message) => {
+                    return Err(ClientError::fatal(
+                        SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                        message.clone(),
+                    ));
+                }
+                gat::Handler::Pgbouncer(_) => {
+                    return Err(ClientError::fatal(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        "the pgbouncer handler is not supported by this version of pggat",
+                    ));
+                }
+                gat::Handler::Pool(p) => {
+                    let server_user = p.username.as_deref().unwrap_or(&user);
+                    let server_db = p.database.as_deref().unwrap_or(&database);
+                    let pool = self.pool_for(block, r, p, server_user, server_db);
+                    let auth = if trust {
+                        AuthPlan::Trust
+                    } else {
+                        let secret = password.or(p.password.as_ref()).ok_or_else(|| {
+                            ClientError::fatal(
+                                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                                format!("no password is configured for user \"{}\" in pool \"{}\"", startup.user, pool.name),
+                            )
+                            .with_hint("add a `password` directive for this user, or `trust` to let it in unchecked")
+                        })?;
+                        AuthPlan::Check(self.prepared(&startup.user, secret))
+                    };
+                    return Ok(Resolved { pool, auth, params });
+                }
+            }
+        }
+        Err(ClientError::fatal(
+            SqlState::UNDEFINED_DATABASE,
+            format!("database \"{}\" does not exist", startup.database),
+        )
+        .with_hint("no pggat route matches this user and database"))
+    }
+
+    fn prepared(&self, user: &str, secret: &str) -> Arc<auth::PreparedSecret> {
+        let key = (user.to_owned(), secret.to_owned());
+        if let Some(p) = self.secrets.lock().get(&key) {
+            return p.clone();
+        }
+        // Validated at load; a parse failure here cannot happen, but never panic.
+        let parsed =
+            auth::Secret::parse(secret).unwrap_or_else(|_| auth::Secret::Plain(secret.to_owned()));
+        let prepared = Arc::new(auth::PreparedSecret::new(user, parsed, &mut rand::rng()));
+        self.secrets.lock().entry(key).or_insert(prepared).clone()
+    }
+
+    fn pool_for(
+        &self,
+        block: usize,
+        route: usize,
+        cfg: &gat::Pool,
+        user: &str,
+        db: &str,
+    ) -> Arc<PoolEntry> {
+        let key = (block, route, user.to_owned(), db.to_owned());
+        let mut pools = self.pools.lock();
+        if let Some(p) = pools.get(&key) {
+            return p.clone();
+        }
+        let entry = Arc::new(build_pool(cfg, user, db));
+        pools.insert(key, entry.clone());
+        entry
+    }
+}
+
+fn build_pool(cfg: &gat::Pool, user: &str, db: &str) -> PoolEntry {
+    let gat::PoolKind::Basic(basic) = &cfg.kind;
+    let secret = cfg
+        .password
+        .as_deref()
+        .map(|s| auth::Secret::parse(s).unwrap_or_else(|_| auth::Secret::Plain(s.to_owned())))
+        .unwrap_or_else(|| auth::Secret::Plain(String::new()));
+    let credentials = Arc::new(auth::ClientCredentials::new(user, secret));
+    let address = match &cfg.address {
+        gat::Address::Tcp { host, port } => spool::Address::Tcp {
+            host: host.clone(),
+            port: *port,
+        },
+        gat::Address::Unix(p) => spool::Address::Unix(p.clone()),
+    };
+    let name = format!("{db}/{user}");
+    let recipe = spool::Recipe {
+        address,
+        user: user.to_owned(),
+        credentials: credentials.clone(),
+        database: db.to_owned(),
+        parameters: cfg
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        connect_timeout: cfg.server_connect_timeout,
+        login_timeout: cfg.server_login_timeout,
+    };
+    let opts = spool::Options {
+        name: name.clone(),
+        min_connections: cfg.min_connections as usize,
+        max_connections: cfg.max_connections as usize,
+        acquire_timeout: cfg.client_acquire_timeout,
+        idle_timeout: basic.idle_timeout,
+        server_lifetime: cfg.server_lifetime,
+        reconnect_initial: basic.reconnect_initial,
+        reconnect_max: basic.reconnect_max,
+        reset_query: basic.reset_query.clone(),
+        reset_timeout: basic.reset_query_timeout,
+        check_delay: cfg.server_check_delay,
+        policy: match basic.pooler {
+            gat::Pooler::Rob => rob::Policy::Fair,
+            gat::Pooler::Lifo => rob::Policy::Lifo,
+        },
+    };
+    PoolEntry {
+        name,
+        mode: basic.mode,
+        pool: spool::Pool::new(recipe, opts),
+        config: Arc::new(cfg.clone()),
+        credentials,
+    }
+}

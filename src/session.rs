@@ -1,0 +1,171 @@
+//! One client's life after startup: route, authenticate, then serve it from
+//! its pool until it leaves.
+//!
+//! Session pooling: the client gets a server before its startup reply, keeps
+//! it until it leaves, and the server is cleaned (drained, rolled back, reset
+//! with the pool's reset query) before anyone else gets it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fed::messages::backend;
+use fed::middleware::unterminate::Unterminate;
+use fed::sqlstate::SqlState;
+use fed::{Conn, Mode, Outcome, Relay};
+
+use crate::app::Shared;
+use crate::cancel::{Registration, Target};
+use crate::client::startup::Startup;
+use crate::errors::ClientError;
+use crate::route::{AuthPlan, PoolEntry, PoolMode};
+
+/// How long a client may take from connecting to being authenticated
+/// (PostgreSQL's authentication_timeout default).
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serves one client to the end. Errors are sent to the client when the
+/// connection still works, then it is closed.
+pub async fn run(mut conn: Conn, startup: Startup, shared: Arc<Shared>, block: usize) {
+    let result = serve(&mut conn, &startup, &shared, block).await;
+    if let Err(e) = result {
+        tracing::debug!(user = %startup.user, database = %startup.database, error = %e, "client session ended with error");
+        e.encode(conn.out());
+    }
+    conn.shutdown().await;
+}
+
+async fn serve(
+    conn: &mut Conn,
+    startup: &Startup,
+    shared: &Shared,
+    block: usize,
+) -> Result<(), ClientError> {
+    let resolved = shared
+        .router
+        .resolve(block, startup, conn.stream().is_tls())?;
+    if let AuthPlan::Check(secret) = &resolved.auth {
+        let key = tokio::time::timeout(
+            STARTUP_TIMEOUT,
+            crate::client::auth::authenticate(conn, &startup.user, secret, None),
+        )
+        .await
+        .map_err(|_| {
+            ClientError::fatal(SqlState::CONNECTION_FAILURE, "authentication timed out")
+        })??;
+        if let Some(key) = key {
+            resolved.pool.offer_client_key(&key);
+        }
+    }
+    backend::Authentication::Ok.encode(conn.out());
+    let registration = shared.cancels.register();
+    match resolved.pool.mode {
+        PoolMode::Session | PoolMode::Transaction => {
+            session_pooling(
+                conn,
+                &resolved.params,
+                &resolved.pool,
+                &registration,
+                shared,
+            )
+            .await
+        }
+    }
+}
+
+/// Session pooling. See the module docs.
+async fn session_pooling(
+    conn: &mut Conn,
+    params: &[(String, String)],
+    entry: &Arc<PoolEntry>,
+    registration: &Registration,
+    shared: &Shared,
+) -> Result<(), ClientError> {
+    conn.flush().await.map_err(|_| gone())?;
+    let mut ticket = rob::Ticket::new();
+    let mut guard = tokio::select! {
+        g = entry.pool.acquire(&mut ticket) => g?,
+        _ = shared.shutting_down() => return Err(shutdown_error()),
+    };
+
+    let wanted = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Some(sql) = crate::params::sync_query(wanted, guard.server_ref().params())
+        && let Err(e) = guard.server().query(&sql).await
+    {
+        let err = match &e {
+            spool::Error::Query { error, .. } => ClientError::fatal(
+                SqlState::from_code(error.code.as_bytes())
+                    .unwrap_or(SqlState::INVALID_PARAMETER_VALUE),
+                error.message.clone(),
+            ),
+            _ => ClientError::from(e),
+        };
+        guard.release(true).await;
+        return Err(err);
+    }
+
+    for (name, value) in guard.server_ref().params().iter() {
+        backend::ParameterStatus {
+            name: name.as_bytes(),
+            value: value.as_bytes(),
+        }
+        .encode(conn.out());
+    }
+    let (pid, secret) = registration.key();
+    backend::BackendKeyData {
+        process_id: pid,
+        secret_key: secret,
+    }
+    .encode(conn.out());
+    backend::ReadyForQuery { status: b'I' }.encode(conn.out());
+
+    let server = guard.server_ref();
+    registration.hold(Target {
+        address: server.address().clone(),
+        key: server.backend_key(),
+    });
+    let outcome = {
+        let (sconn, pipeline, _) = guard.server().parts();
+        let relay = Relay::new(conn, sconn, pipeline, Unterminate, Mode::Session);
+        tokio::select! {
+            o = relay => Some(o),
+            _ = shared.shutdown_deadline() => None,
+        }
+    };
+    registration.release().await;
+    ticket.charge(guard.since().elapsed());
+    match outcome {
+        None => {
+            guard.release(true).await;
+            Err(shutdown_error())
+        }
+        Some(Outcome::Stopped(_)) | Some(Outcome::Idle) => {
+            guard.release(true).await;
+            Ok(())
+        }
+        Some(Outcome::ClientGone(e)) => {
+            tracing::debug!(pool = %entry.name, error = %e, "client left");
+            guard.release(true).await;
+            Err(gone())
+        }
+        Some(Outcome::ServerGone(e)) => {
+            let addr = guard.server_ref().address().to_string();
+            tracing::warn!(pool = %entry.name, server = %addr, error = %e, "server connection lost");
+            guard.discard();
+            Err(ClientError::fatal(
+                SqlState::CONNECTION_FAILURE,
+                format!("server {addr} closed the connection unexpectedly"),
+            ))
+        }
+    }
+}
+
+fn gone() -> ClientError {
+    ClientError::fatal(SqlState::CONNECTION_FAILURE, "client connection lost")
+}
+
+fn shutdown_error() -> ClientError {
+    ClientError::fatal(
+        SqlState::ADMIN_SHUTDOWN,
+        "terminating connection because pggat is shutting down",
+    )
+}

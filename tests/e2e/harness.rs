@@ -1,0 +1,247 @@
+//! Shared test fixtures: throwaway PostgreSQL clusters and in-process pggat.
+//!
+//! Most tests share one cluster (started on first use); tests that stop or
+//! reconfigure PostgreSQL start their own. pggat runs on the test's own
+//! runtime, listening on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use pggat::cluster::{Cluster, MD5, Options, ROLES, Role, SCRAM};
+
+/// The cluster most tests share.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| Cluster::start(&Options::default()).expect("start shared cluster"))
+}
+
+/// pggat running in-process.
+pub struct Pggat {
+    running: Option<pggat::app::Running>,
+    /// Where clients connect.
+    pub addr: SocketAddr,
+}
+
+impl Pggat {
+    /// Starts pggat with a Gatfile's text (listen on `127.0.0.1:0`). Unless
+    /// the text has a global block, shutdown waits at most 2s for clients a
+    /// test left connected.
+    pub async fn start(gatfile: &str) -> Pggat {
+        let text = if gatfile.trim_start().starts_with('{') {
+            gatfile.to_owned()
+        } else {
+            format!("{{\n    shutdown_timeout 2s\n}}\n{gatfile}")
+        };
+        let config =
+            gat::parse_str("test Gatfile", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let running = pggat::app::start(&config).await.expect("start pggat");
+        let addr = running.tcp_addr().expect("a TCP listener");
+        Pggat {
+            running: Some(running),
+            addr,
+        }
+    }
+
+    /// The running instance.
+    pub fn running(&self) -> &pggat::app::Running {
+        self.running.as_ref().expect("running")
+    }
+
+    /// Server connections of every pool.
+    pub fn live_servers(&self) -> usize {
+        self.running()
+            .shared()
+            .router
+            .pools()
+            .iter()
+            .map(|p| p.pool.stats().live)
+            .sum()
+    }
+
+    /// Graceful shutdown.
+    pub async fn shutdown(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    /// A tokio-postgres connection string.
+    pub fn url(&self, user: &str, password: &str, db: &str) -> String {
+        format!(
+            "host={} port={} user={user} password='{password}' dbname={db} connect_timeout=10",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    /// Connects with tokio-postgres; the connection runs on a spawned task.
+    pub async fn connect(
+        &self,
+        user: &str,
+        password: &str,
+        db: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        connect(&self.url(user, password, db)).await
+    }
+
+    /// Runs psql against pggat with `args`, returning its output. psql runs
+    /// on a blocking thread: pggat shares the test's runtime.
+    pub async fn psql(&self, user: &str, password: &str, db: &str, args: &[&str]) -> Output {
+        psql(self.addr, user, password, db, args, None).await
+    }
+}
+
+/// Connects with tokio-postgres.
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// Runs psql (no psqlrc, unaligned, tuples only) against `addr`, on a
+/// blocking thread.
+pub async fn psql(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+    db: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let (user, password, db) = (user.to_owned(), password.to_owned(), db.to_owned());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        psql_blocking(addr, &user, &password, &db, &args, stdin.as_deref())
+    })
+    .await
+    .expect("psql thread")
+}
+
+fn psql_blocking(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+    db: &str,
+    args: &[String],
+    stdin: Option<&str>,
+) -> Output {
+    use std::io::Write;
+    let bin = pggat::cluster::bin_dir()
+        .expect("postgres binaries")
+        .join("psql");
+    let mut child = std::process::Command::new(bin)
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .arg("-h")
+        .arg(addr.ip().to_string())
+        .arg("-p")
+        .arg(addr.port().to_string())
+        .arg("-U")
+        .arg(user)
+        .arg("-d")
+        .arg(db)
+        .args(args)
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run psql");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("psql output")
+}
+
+/// A session-mode pool block for `role` on `cluster`, routed by database
+/// `db` (clients use the role's own name and password).
+pub fn session_pool(cluster: &Cluster, db: &str, role: Role, max: u32) -> String {
+    format!(
+        "127.0.0.1:0 {{\n    pool /{db} {{\n        address {addr}\n        username {user}\n        password \"{pw}\"\n        database postgres\n        max_connections {max}\n        pool basic session\n    }}\n}}\n",
+        addr = cluster.address(),
+        user = role.name,
+        pw = if role.password.is_empty() {
+            "unused"
+        } else {
+            role.password
+        },
+    )
+}
+
+/// Polls `f` every 20 ms until it holds or `limit` passes.
+pub async fn eventually(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The server's message for a tokio-postgres error (its Display says only "db error").
+pub fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+}
+
+/// The SQLSTATE of a tokio-postgres error, if the server sent one.
+pub fn sqlstate(e: &tokio_postgres::Error) -> Option<String> {
+    e.as_db_error().map(|d| d.code().code().to_owned())
+}
+
+/// A minimal raw client for the startup phase: sends a StartupMessage and
+/// returns the first message the server answers with (tag, body).
+pub async fn raw_startup(addr: SocketAddr, user: &str, db: &str) -> (u8, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut body = Vec::new();
+    body.extend_from_slice(&196608i32.to_be_bytes());
+    for (k, v) in [("user", user), ("database", db)] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut pkt = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    pkt.extend_from_slice(&body);
+    s.write_all(&pkt).await.unwrap();
+    read_message(&mut s).await.expect("a reply")
+}
+
+/// Reads one tagged message from a raw socket; `None` on EOF.
+pub async fn read_message(s: &mut tokio::net::TcpStream) -> Option<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 5];
+    s.read_exact(&mut head).await.ok()?;
+    let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    let mut body = vec![0u8; len - 4];
+    s.read_exact(&mut body).await.ok()?;
+    Some((head[0], body))
+}
+
+/// The SQLSTATE (field 'C') of an ErrorResponse body.
+pub fn error_code(body: &[u8]) -> String {
+    let mut fields = body.split(|b| *b == 0);
+    fields
+        .find_map(|f| {
+            f.strip_prefix(b"C")
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,130 @@
+//! Malformed and unusual startup packets get an error and a closed socket,
+//! never a panic; pggat keeps serving.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::*;
+
+async fn send_raw(addr: std::net::SocketAddr, bytes: &[u8]) -> (Option<(u8, Vec<u8>)>, bool) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(bytes).await;
+    // Half-close: whatever was sent is all there is.
+    let _ = s.shutdown().await;
+    let first = read_message(&mut s).await;
+    let mut rest = [0u8; 16];
+    let closed = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut rest)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    );
+    (first, closed)
+}
+
+fn packet(code: i32, payload: &[u8]) -> Vec<u8> {
+    let mut p = ((payload.len() + 8) as i32).to_be_bytes().to_vec();
+    p.extend_from_slice(&code.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+#[tokio::test]
+async fn bad_startup_packets_get_errors_and_a_closed_socket() {
+    let g = Pggat::start(&session_pool(cluster(), "startupdb", SCRAM, 2)).await;
+
+    // Protocol 2.0.
+    let (m, closed) = send_raw(g.addr, &packet(2 << 16, b"user\0x\0\0")).await;
+    let (tag, body) = m.expect("an error");
+    assert_eq!((tag, error_code(&body).as_str()), (b'E', "0A000"));
+    assert!(String::from_utf8_lossy(&body).contains("unsupported frontend protocol 2.0"));
+    assert!(closed);
+
+    // Oversized length, announced before any body.
+    let (m, closed) = send_raw(g.addr, &1_000_000i32.to_be_bytes()).await;
+    assert_eq!(error_code(&m.expect("an error").1), "08P01");
+    assert!(closed);
+
+    // Too short to hold a code.
+    let (m, closed) = send_raw(g.addr, &4i32.to_be_bytes()).await;
+    assert_eq!(error_code(&m.expect("an error").1), "08P01");
+    assert!(closed);
+
+    // Unknown request code.
+    let (m, closed) = send_raw(g.addr, &packet(1234, b"")).await;
+    assert_eq!(error_code(&m.expect("an error").1), "0A000");
+    assert!(closed);
+
+    // No user.
+    let (m, closed) = send_raw(g.addr, &packet(196608, b"database\0x\0\0")).await;
+    assert_eq!(error_code(&m.expect("an error").1), "28000");
+    assert!(closed);
+
+    // Parameters not NUL-terminated.
+    let (m, closed) = send_raw(g.addr, &packet(196608, b"user\0abc")).await;
+    assert_eq!(error_code(&m.expect("an error").1), "08P01");
+    assert!(closed);
+
+    // Garbage, then EOF halfway through a packet.
+    let (m, closed) = send_raw(g.addr, &[0, 0, 0, 50, 1, 2]).await;
+    assert!(m.is_none() || m.unwrap().0 == b'E');
+    assert!(closed);
+
+    // A cancel for a key nobody holds: closed silently.
+    let mut cancel = 80877102i32.to_be_bytes().to_vec();
+    cancel.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
+    let mut p = 16i32.to_be_bytes().to_vec();
+    p.extend_from_slice(&cancel);
+    let (m, closed) = send_raw(g.addr, &p).await;
+    assert!(m.is_none());
+    assert!(closed);
+
+    // Still serving.
+    let c = g
+        .connect(SCRAM.name, SCRAM.password, "startupdb")
+        .await
+        .unwrap();
+    c.simple_query("SELECT 1").await.unwrap();
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn ssl_request_is_declined_and_the_client_continues_in_plain_text() {
+    let g = Pggat::start(&session_pool(cluster(), "ssldecline", SCRAM, 2)).await;
+    let mut s = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    s.write_all(&packet(80877103, b"")).await.unwrap();
+    let mut answer = [0u8; 1];
+    s.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"N");
+    // libpq with sslmode=prefer does exactly this, then continues.
+    let out = g
+        .psql(
+            SCRAM.name,
+            SCRAM.password,
+            "ssldecline",
+            &["-c", "SELECT 'plain'"],
+        )
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn protocol_minor_version_and_pq_options_are_negotiated_down() {
+    let g = Pggat::start(&session_pool(cluster(), "negotiate", SCRAM, 2)).await;
+    let mut s = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    s.write_all(&packet(
+        (3 << 16) | 2,
+        b"user\0pggat_scram\0database\0negotiate\0_pq_.fancy\0on\0\0",
+    ))
+    .await
+    .unwrap();
+    let (tag, body) = read_message(&mut s).await.unwrap();
+    assert_eq!(tag, b'v', "NegotiateProtocolVersion first");
+    assert_eq!(&body[..8], &[0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(&body[8..], b"_pq_.fancy\0");
+    let (tag, _) = read_message(&mut s).await.unwrap();
+    assert_eq!(tag, b'R', "then authentication as usual");
+    g.shutdown().await;
+}
