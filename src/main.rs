@@ -1,4 +1,5 @@
 //! The pggat command line.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

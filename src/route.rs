@@ -49,8 +49,9 @@ impl PoolEntry {
 pub enum AuthPlan {
     /// Let it in (`trust`).
     Trust,
-    /// Check its password against this secret.
-    Check(Arc<auth::PreparedSecret>),
+    /// Check its password against this secret, with the method an
+    /// `auth_method` handler chose (else the secret's natural one).
+    Check(Arc<auth::PreparedSecret>, Option<auth::Method>),
 }
 
 /// Where a client goes.
@@ -138,10 +139,18 @@ impl Router {
         let mut params = startup.params.clone();
         let mut password: Option<&String> = None;
         let mut trust = false;
+        let mut method = None;
         for (r, route) in routes.iter().enumerate().filter(|(r, _)| matched[*r]) {
             match &route.handler {
                 gat::Handler::Password(s) => password = Some(s),
                 gat::Handler::Trust => trust = true,
+                gat::Handler::AuthMethod(m) => {
+                    method = Some(match m {
+                        gat::AuthMethod::ScramSha256 => auth::Method::ScramSha256,
+                        gat::AuthMethod::Md5 => auth::Method::Md5,
+                        gat::AuthMethod::Cleartext => auth::Method::Cleartext,
+                    });
+                }
                 gat::Handler::RequireSsl(required) if *required != tls => {
                     return Err(ClientError::fatal(
                         SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
@@ -204,7 +213,7 @@ impl Router {
                             )
                             .with_hint("add a `password` directive for this user, or `trust` to let it in unchecked")
                         })?;
-                        AuthPlan::Check(self.prepared(&startup.user, secret))
+                        AuthPlan::Check(self.prepared(&startup.user, secret), method)
                     };
                     return Ok(Resolved { pool, auth, params });
                 }

@@ -43,10 +43,10 @@ async fn serve(
     let resolved = shared
         .router
         .resolve(block, startup, conn.stream().is_tls())?;
-    if let AuthPlan::Check(secret) = &resolved.auth {
+    if let AuthPlan::Check(secret, method) = &resolved.auth {
         let key = tokio::time::timeout(
             STARTUP_TIMEOUT,
-            crate::client::auth::authenticate(conn, &startup.user, secret, None),
+            crate::client::auth::authenticate(conn, &startup.user, secret, *method),
         )
         .await
         .map_err(|_| {

@@ -16,6 +16,7 @@
 //! Modules: [`def`] parses the DSL, [`emit`] writes the views, [`emit_enum`]
 //! the per-direction enums, [`emit_tests`] their round-trip tests, and
 //! [`sqlstate`] reads errcodes.txt and writes the table.
+#![forbid(unsafe_code)]
 
 mod def;
 mod emit;

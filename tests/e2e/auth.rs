@@ -6,8 +6,18 @@ use crate::harness::*;
 /// A block where clients log in as `alice` with `client_secret`, served by a
 /// pool that logs in to PostgreSQL as `server`.
 fn gatfile(client_secret: &str, server: Role, server_secret: &str, db: &str) -> String {
+    gatfile_with(client_secret, "", server, server_secret, db)
+}
+
+fn gatfile_with(
+    client_secret: &str,
+    extra: &str,
+    server: Role,
+    server_secret: &str,
+    db: &str,
+) -> String {
     format!(
-        "127.0.0.1:0 {{\n    password \"{client_secret}\"\n    pool /{db} {{\n        address {addr}\n        username {user}\n        password \"{server_secret}\"\n        database postgres\n        max_connections 2\n        pool basic session\n    }}\n}}\n",
+        "127.0.0.1:0 {{\n    password \"{client_secret}\"\n    {extra}\n    pool /{db} {{\n        address {addr}\n        username {user}\n        password \"{server_secret}\"\n        database postgres\n        max_connections 2\n        pool basic session\n    }}\n}}\n",
         addr = cluster().address(),
         user = server.name,
     )
@@ -21,19 +31,37 @@ fn md5_of(password: &str, user: &str) -> String {
 async fn every_client_method_against_every_server_method() {
     let verifier = auth::ScramSecret::derive("alice-pw", b"0123456789abcdef", 4096).to_string();
     let client_secrets = [
-        ("plain (SCRAM)", "alice-pw".to_owned(), 10u8),
-        ("md5 hash (MD5)", md5_of("alice-pw", "alice"), 5),
-        ("SCRAM verifier (SCRAM)", verifier, 10),
+        ("plain (SCRAM)", "alice-pw".to_owned(), "", 10u8),
+        ("md5 hash (MD5)", md5_of("alice-pw", "alice"), "", 5),
+        ("SCRAM verifier (SCRAM)", verifier.clone(), "", 10),
+        (
+            "plain, auth_method md5",
+            "alice-pw".to_owned(),
+            "auth_method md5",
+            5,
+        ),
+        (
+            "plain, auth_method cleartext",
+            "alice-pw".to_owned(),
+            "auth_method cleartext",
+            3,
+        ),
+        (
+            "SCRAM verifier, auth_method cleartext",
+            verifier,
+            "auth_method cleartext",
+            3,
+        ),
     ];
     for (i, server) in ROLES.into_iter().enumerate() {
-        for (j, (label, secret, auth_code)) in client_secrets.iter().enumerate() {
+        for (j, (label, secret, extra, auth_code)) in client_secrets.iter().enumerate() {
             let db = format!("m{i}{j}");
             let pw = if server.password.is_empty() {
                 "none"
             } else {
                 server.password
             };
-            let g = Pggat::start(&gatfile(secret, server, pw, &db)).await;
+            let g = Pggat::start(&gatfile_with(secret, extra, server, pw, &db)).await;
             // The method pggat asks the client for.
             let (tag, body) = raw_startup(g.addr, "alice", &db).await;
             assert_eq!(tag, b'R');
@@ -52,6 +80,7 @@ async fn every_client_method_against_every_server_method() {
                 "client {label} → server {}",
                 server.method
             );
+            drop(c);
             g.shutdown().await;
         }
     }

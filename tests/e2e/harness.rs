@@ -26,13 +26,13 @@ pub struct Pggat {
 
 impl Pggat {
     /// Starts pggat with a Gatfile's text (listen on `127.0.0.1:0`). Unless
-    /// the text has a global block, shutdown waits at most 2s for clients a
+    /// the text has a global block, shutdown waits at most 1s for clients a
     /// test left connected.
     pub async fn start(gatfile: &str) -> Pggat {
         let text = if gatfile.trim_start().starts_with('{') {
             gatfile.to_owned()
         } else {
-            format!("{{\n    shutdown_timeout 2s\n}}\n{gatfile}")
+            format!("{{\n    shutdown_timeout 1s\n}}\n{gatfile}")
         };
         let config =
             gat::parse_str("test Gatfile", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));

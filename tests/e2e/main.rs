@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod cancel;
+mod cli;
 mod outage;
 mod session;
 mod startup;

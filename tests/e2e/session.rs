@@ -349,3 +349,49 @@ async fn graceful_shutdown_lets_a_session_finish() {
         .expect("shutdown finishes once the client left")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_prewarm_grow_on_demand_and_reap_back_to_min() {
+    let gatfile = format!(
+        "127.0.0.1:0 {{\n    pool /warmdb {{\n        address {addr}\n        username pggat_scram\n        password scram-secret\n        database postgres\n        parameter application_name=warm\n        min_connections 2\n        max_connections 6\n        pool basic session {{\n            idle_timeout 300ms\n        }}\n    }}\n}}\n",
+        addr = cluster().address()
+    );
+    let backends = || {
+        cluster()
+            .sql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'warm'",
+            )
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let g = Pggat::start(&gatfile).await;
+    // Pre-warmed before any client arrives.
+    assert!(
+        eventually(Duration::from_secs(10), async || backends() == 2).await,
+        "not pre-warmed to 2"
+    );
+
+    // Five concurrent sessions need five servers.
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let c = g
+            .connect(SCRAM.name, SCRAM.password, "warmdb")
+            .await
+            .unwrap();
+        c.simple_query("SELECT 1").await.unwrap();
+        clients.push(c);
+    }
+    assert_eq!(g.live_servers(), 5);
+    drop(clients);
+
+    // Idle for longer than idle_timeout: back down to min, never below.
+    assert!(
+        eventually(Duration::from_secs(10), async || backends() == 2).await,
+        "not reaped back to 2"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(backends(), 2, "reaped below min_connections");
+    g.shutdown().await;
+}

@@ -26,8 +26,10 @@ use crate::middleware::{Ctx, Middleware, Verdict};
 use crate::pipeline::Pipeline;
 
 /// Above this many bytes queued towards a peer, stop reading from the other
-/// side until the peer drains: every buffer stays bounded.
-const HIGH_WATER: usize = 256 * 1024;
+/// side until the peer drains: every buffer stays bounded. Small in unit
+/// tests, so a socket buffer swallows a whole batch in one write and the
+/// backpressure paths run.
+const HIGH_WATER: usize = if cfg!(test) { 4 * 1024 } else { 256 * 1024 };
 
 /// Messages longer than this that no hook asked for are forwarded piece by
 /// piece as they arrive instead of being buffered whole.
@@ -106,7 +108,9 @@ impl<'a, M: Middleware> Relay<'a, M> {
     }
 
     /// Server → client: forwards complete (or large, streaming) messages.
-    fn pump_down(&mut self) -> Result<()> {
+    /// Returns true when it stopped at the high-water mark with whole
+    /// messages still buffered.
+    fn pump_down(&mut self) -> Result<bool> {
         let Relay {
             client,
             server,
@@ -127,11 +131,16 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 down.passthrough -= n;
             }
             if down.passthrough > 0 {
-                return Ok(());
+                return Ok(false);
             }
         }
         let mut run = 0;
-        while stop.is_none() && client.pending_out() + run < HIGH_WATER {
+        let mut blocked = false;
+        while stop.is_none() {
+            if client.pending_out() + run >= HIGH_WATER {
+                blocked = true;
+                break;
+            }
             let buf = server.rbuf_mut();
             let Some(h) = frame::header(&buf[run..], max)? else {
                 break;
@@ -172,11 +181,12 @@ impl<'a, M: Middleware> Relay<'a, M> {
         if run > 0 {
             client.push(server.rbuf_mut().split_to(run).freeze());
         }
-        Ok(())
+        Ok(blocked)
     }
 
     /// Client → server: forwards client messages, through the hooks.
-    fn pump_up(&mut self) -> Result<()> {
+    /// Returns true when it stopped at the high-water mark.
+    fn pump_up(&mut self) -> Result<bool> {
         let Relay {
             client,
             server,
@@ -196,11 +206,16 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 up.passthrough -= n;
             }
             if up.passthrough > 0 {
-                return Ok(());
+                return Ok(false);
             }
         }
         let mut run = 0;
-        while stop.is_none() && server.pending_out() + run < HIGH_WATER {
+        let mut blocked = false;
+        while stop.is_none() {
+            if server.pending_out() + run >= HIGH_WATER {
+                blocked = true;
+                break;
+            }
             let buf = client.rbuf_mut();
             let Some(h) = frame::header(&buf[run..], max)? else {
                 break;
@@ -241,21 +256,25 @@ impl<'a, M: Middleware> Relay<'a, M> {
         if run > 0 {
             server.push(client.rbuf_mut().split_to(run).freeze());
         }
-        Ok(())
+        Ok(blocked)
     }
 
     fn step(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
         loop {
             let mut progressed = false;
 
-            if let Err(e) = self.pump_down() {
-                return Poll::Ready(Outcome::ServerGone(e));
-            }
-            if self.stop.is_none()
-                && let Err(e) = self.pump_up()
-            {
-                return Poll::Ready(Outcome::ClientGone(e));
-            }
+            let down_blocked = match self.pump_down() {
+                Ok(b) => b,
+                Err(e) => return Poll::Ready(Outcome::ServerGone(e)),
+            };
+            let up_blocked = if self.stop.is_none() {
+                match self.pump_up() {
+                    Ok(b) => b,
+                    Err(e) => return Poll::Ready(Outcome::ClientGone(e)),
+                }
+            } else {
+                false
+            };
 
             let client_flushed = match self.client.poll_flush(cx) {
                 Poll::Ready(Ok(())) => true,
@@ -267,6 +286,13 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 Poll::Ready(Err(e)) => return Poll::Ready(Outcome::ServerGone(e)),
                 Poll::Pending => false,
             };
+
+            // A lane that stopped at the high-water mark has whole messages
+            // buffered: once its output drained, go round again rather than
+            // wait for bytes that may never come.
+            if (down_blocked && client_flushed) || (up_blocked && server_flushed) {
+                progressed = true;
+            }
 
             if self.stop.is_some() {
                 if client_flushed && server_flushed {
@@ -327,5 +353,158 @@ impl<M: Middleware + Unpin> Future for Relay<'_, M> {
     /// other connection, and the pipeline reflects exactly what was queued.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         self.get_mut().step(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::unterminate::Unterminate;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixStream;
+
+    fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        v.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    struct Ends {
+        client: Conn,
+        server: Conn,
+        client_peer: UnixStream,
+        server_peer: UnixStream,
+    }
+
+    fn ends() -> Ends {
+        let (c, cp) = UnixStream::pair().unwrap();
+        let (s, sp) = UnixStream::pair().unwrap();
+        Ends {
+            client: Conn::new(c.into()),
+            server: Conn::new(s.into()),
+            client_peer: cp,
+            server_peer: sp,
+        }
+    }
+
+    /// Everything the server sent is delivered even when it all arrived at
+    /// once, well over the high-water mark, and then the server went quiet.
+    #[tokio::test]
+    async fn a_burst_over_the_high_water_mark_is_fully_delivered() {
+        let mut e = ends();
+        let row = frame(b'D', &[b'x'; 1000]);
+        let mut burst = Vec::new();
+        for _ in 0..2000 {
+            burst.extend_from_slice(&row);
+        }
+        burst.extend_from_slice(&frame(b'C', b"SELECT 2000\0"));
+        burst.extend_from_slice(&frame(b'Z', b"I"));
+        let expected = burst.len();
+        // Already buffered on our side, as after a big read.
+        e.server.rbuf_mut().extend_from_slice(&burst);
+        let mut pipeline = Pipeline::new();
+        pipeline.client_sent(b'Q');
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0u8; expected];
+            e.client_peer.read_exact(&mut got).await.unwrap();
+            (got, e.client_peer, e.server_peer)
+        });
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            Relay::new(
+                &mut e.client,
+                &mut e.server,
+                &mut pipeline,
+                Unterminate,
+                Mode::Transaction,
+            ),
+        )
+        .await
+        .expect("relay stalled with messages buffered");
+        assert!(matches!(outcome, Outcome::Idle));
+        let (got, _c, _s) = reader.await.unwrap();
+        assert_eq!(got, burst);
+    }
+
+    /// Client and server traffic flow at the same time. A pipelining client
+    /// streams 1 MB of queries without waiting while the server answers each
+    /// one as it reads it (as PostgreSQL does): a relay that finished writing
+    /// to the server before reading from it would deadlock once the socket
+    /// buffers filled.
+    #[tokio::test]
+    async fn both_directions_flow_concurrently() {
+        let mut e = ends();
+        let query = frame(b'Q', &[b'q'; 200]);
+        let reply = frame(b'N', &[b'n'; 500]);
+        let rounds = 5000;
+        let (mut cr, mut cw) = e.client_peer.into_split();
+        let mut sp = e.server_peer;
+        let q2 = query.clone();
+        let client_writer = tokio::spawn(async move {
+            let writer = async {
+                for _ in 0..rounds {
+                    cw.write_all(&q2).await.unwrap();
+                }
+            };
+            let reader = async {
+                let mut got = vec![0u8; rounds * 505];
+                cr.read_exact(&mut got).await.unwrap();
+            };
+            tokio::join!(writer, reader);
+        });
+        let server = tokio::spawn(async move {
+            let mut buf = vec![0u8; 205];
+            for _ in 0..rounds {
+                sp.read_exact(&mut buf).await.unwrap();
+                sp.write_all(&reply).await.unwrap();
+            }
+            sp
+        });
+        let mut pipeline = Pipeline::new();
+        let relay = Relay::new(
+            &mut e.client,
+            &mut e.server,
+            &mut pipeline,
+            Unterminate,
+            Mode::Session,
+        );
+        tokio::select! {
+            o = relay => panic!("relay ended early: {o:?}"),
+            r = async { (client_writer.await, server.await) } => {
+                r.0.unwrap();
+                r.1.unwrap();
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_secs(20)) => panic!("deadlock"),
+        }
+    }
+
+    /// Terminate stops the relay and is not forwarded.
+    #[tokio::test]
+    async fn terminate_is_swallowed() {
+        let mut e = ends();
+        e.client_peer
+            .write_all(&frame(b'Q', b"SELECT 1\0"))
+            .await
+            .unwrap();
+        e.client_peer.write_all(&frame(b'X', b"")).await.unwrap();
+        let mut pipeline = Pipeline::new();
+        let outcome = Relay::new(
+            &mut e.client,
+            &mut e.server,
+            &mut pipeline,
+            Unterminate,
+            Mode::Session,
+        )
+        .await;
+        assert!(matches!(outcome, Outcome::Stopped(ref m) if m[0] == b'X'));
+        drop(e.server);
+        let mut got = Vec::new();
+        e.server_peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(
+            got,
+            frame(b'Q', b"SELECT 1\0"),
+            "only the query reached the server"
+        );
     }
 }

@@ -89,7 +89,7 @@ mod validate;
 use std::path::Path;
 
 pub use config::{
-    Address, BasicPool, Config, DEFAULT_TRACKED, Global, Handler, Listen, ListenAddr,
+    Address, AuthMethod, BasicPool, Config, DEFAULT_TRACKED, Global, Handler, Listen, ListenAddr,
     ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, Rewrite, RewriteMode, Route, Scheme,
     Server, ServerSsl, SslMode,
 };

@@ -129,6 +129,11 @@ pub enum Handler {
     Password(String),
     /// `trust`: matching clients get in without a password. The only way to skip authentication.
     Trust,
+    /// `auth_method scram-sha-256|md5|cleartext` (pggat extension): how matching clients are asked for
+    /// their password. Without it: SCRAM-SHA-256, or MD5 when the secret is an md5 hash. `cleartext`
+    /// sends the password over the wire as is; use it only with TLS or for clients that can do nothing
+    /// else.
+    AuthMethod(AuthMethod),
     /// `require_ssl [true|false]`: refuse clients that did (not) negotiate TLS.
     RequireSsl(bool),
     /// `allowed_startup_parameters { NAME... }`: refuse clients sending startup parameters not listed
@@ -162,6 +167,18 @@ impl Handler {
             Handler::Pool(_) | Handler::Error(_) | Handler::Pgbouncer(_)
         )
     }
+}
+
+/// A client authentication method (`auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// SCRAM-SHA-256 (RFC 7677).
+    ScramSha256,
+    /// PostgreSQL's MD5 challenge.
+    Md5,
+    /// The password in clear text.
+    Cleartext,
 }
 
 /// A user or database name rewrite.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{Line, Once, addr, choice, matcher, pool, unknown};
-use crate::config::{Handler, Rewrite, RewriteMode, Route, Server, ServerSsl};
+use crate::config::{AuthMethod, Handler, Rewrite, RewriteMode, Route, Server, ServerSsl};
 use crate::error::{Error, Pos, Result, Span};
 use crate::matcher::Matcher;
 use crate::syntax::{Directive, Token};
@@ -13,6 +13,7 @@ use crate::syntax::{Directive, Token};
 const KNOWN: &[&str] = &[
     "@name (a named matcher)",
     "allowed_startup_parameters",
+    "auth_method",
     "database",
     "error",
     "parameter",
@@ -127,6 +128,20 @@ fn route(d: &Directive, named: &Named) -> Result<Route> {
             let secret = line.value("a password, md5 hash or SCRAM-SHA-256 verifier")?;
             line.done()?;
             (matcher, Handler::Password(secret.text.clone()))
+        }
+        "auth_method" => {
+            let methods = [
+                ("scram-sha-256", AuthMethod::ScramSha256),
+                ("md5", AuthMethod::Md5),
+                ("cleartext", AuthMethod::Cleartext),
+            ];
+            let (matcher, mut line) = split_matcher(d, 1, 1, named, |t| {
+                methods.iter().any(|(w, _)| t.is_word(w))
+            })?;
+            let token = line.value("scram-sha-256, md5 or cleartext")?;
+            let method = super::choice(token, "auth_method", &methods)?;
+            line.done()?;
+            (matcher, Handler::AuthMethod(method))
         }
         "trust" => {
             let (matcher, line) = split_matcher(d, 0, 0, named, |_| false)?;

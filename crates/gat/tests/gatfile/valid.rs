@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gat::{
-    Address, BasicPool, Config, Glob, Global, Handler, Listen, ListenAddr, Matcher,
+    Address, AuthMethod, BasicPool, Config, Glob, Global, Handler, Listen, ListenAddr, Matcher,
     ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, Rewrite, RewriteMode, Route, Scheme,
     Server, ServerSsl, Span, SslMode,
 };
@@ -524,6 +524,11 @@ fn handlers() {
                     value: "a,b".into(),
                 },
             ),
+            route(
+                Some(Matcher::database("legacy")),
+                Handler::AuthMethod(AuthMethod::Cleartext),
+            ),
+            route(None, Handler::AuthMethod(AuthMethod::Md5)),
             route(
                 Some(Matcher::database("bouncer")),
                 Handler::Pgbouncer("/etc/pgbouncer/pgbouncer.ini".into()),

@@ -1,0 +1,134 @@
+//! The pggat binary itself: `validate` and `demo`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::*;
+
+const PGGAT: &str = env!("CARGO_BIN_EXE_pggat");
+
+#[test]
+fn validate_accepts_a_good_gatfile_and_points_at_a_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("Gatfile");
+    std::fs::write(
+        &good,
+        ":5433 {\n    pool * 127.0.0.1:5432 postgres postgres secret\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(PGGAT)
+        .args(["validate", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+
+    let bad = dir.path().join("Bad");
+    std::fs::write(
+        &bad,
+        ":5433 {\n    pool * {\n        max_connections twenty\n    }\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(PGGAT)
+        .args(["validate", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Bad:3:25"), "{err}");
+    assert!(err.contains("twenty"), "{err}");
+
+    let out = Command::new(PGGAT)
+        .args(["validate", "--config", "/nonexistent/Gatfile"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("file not found"));
+}
+
+#[test]
+fn the_example_gatfile_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/Gatfile.example");
+    let out = Command::new(PGGAT)
+        .args(["validate", "--config", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn demo_serves_psql_and_cleans_up_on_ctrl_c() {
+    let port = pggat::cluster::free_port().unwrap();
+    let mut child = Command::new(PGGAT)
+        .args(["demo", "--port", &port.to_string()])
+        .env("PGGAT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut data_dir = None;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("PostgreSQL ") {
+                data_dir = rest
+                    .split(" is running in ")
+                    .nth(1)
+                    .and_then(|r| r.split(" (port").next())
+                    .map(str::to_owned);
+            }
+            if line.trim_start().starts_with("psql ") {
+                let _ = tx.send((line.trim().to_owned(), data_dir.clone()));
+            }
+        }
+    });
+    let (command, data_dir) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("demo prints a psql command");
+    assert!(command.contains(&format!("127.0.0.1:{port}")), "{command}");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let out = psql(
+        addr,
+        "demo",
+        "demo",
+        "demo",
+        &["-c", "SELECT 'through pggat'"],
+        None,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "through pggat");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "demo exits cleanly on Ctrl-C: {status}");
+    let data_dir = std::path::PathBuf::from(data_dir.expect("demo prints its data directory"));
+    assert!(
+        !data_dir.exists(),
+        "demo left {} behind",
+        data_dir.display()
+    );
+}
