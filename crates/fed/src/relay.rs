@@ -452,6 +452,7 @@ mod tests {
                 cr.read_exact(&mut got).await.unwrap();
             };
             tokio::join!(writer, reader);
+            (cr, cw) // keep the socket open: EOF would end the relay
         });
         let server = tokio::spawn(async move {
             let mut buf = vec![0u8; 205];
