@@ -27,8 +27,8 @@ pub async fn run(port: u16) -> Result<(), String> {
          \x20       username demo\n\
          \x20       password demo\n\
          \x20       database demo\n\
-         \x20       max_connections 10\n\
-         \x20       pool basic session\n\
+         \x20       max_connections 4\n\
+         \x20       pool basic transaction\n\
          \x20   }}\n\
          }}\n",
         addr = cluster.address()

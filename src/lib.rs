@@ -27,3 +27,4 @@ pub mod params;
 pub mod route;
 pub mod session;
 pub mod signals;
+pub mod transaction;

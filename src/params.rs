@@ -37,20 +37,7 @@ pub fn sync_query<'a>(
     (!sql.is_empty()).then_some(sql)
 }
 
-/// A string literal that means `s` whatever `standard_conforming_strings` is.
-pub fn quote_literal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 3);
-    out.push_str("E'");
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
+pub use fed::middleware::ps::quote_literal;
 
 #[cfg(test)]
 mod tests {

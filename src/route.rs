@@ -34,6 +34,18 @@ pub struct PoolEntry {
     pub config: Arc<gat::Pool>,
     /// Server-side credentials, shared with the pool's recipe.
     pub credentials: Arc<auth::ClientCredentials>,
+    /// Parameters ps keeps in step through ParameterStatus.
+    pub tracked: Vec<String>,
+    /// Whether session state may pin a client to its server.
+    pub allow_pin: bool,
+    /// What transaction-mode clients are told at startup, by the tracked
+    /// startup parameters they sent: learned from a server once, so a
+    /// connecting client need not wait for one.
+    pub startup_params: Mutex<HashMap<Vec<(String, String)>, spool::Params>>,
+    /// Clients pinned to a server by session state, since start.
+    pub pins: std::sync::atomic::AtomicU64,
+    /// Statements some server of the pool parsed successfully (eqp).
+    pub known: fed::middleware::eqp::Known,
 }
 
 impl PoolEntry {
@@ -285,6 +297,7 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str) -> PoolEntry {
             .collect(),
         connect_timeout: cfg.server_connect_timeout,
         login_timeout: cfg.server_login_timeout,
+        max_prepared_statements: basic.max_prepared_statements as usize,
     };
     let opts = spool::Options {
         name: name.clone(),
@@ -309,5 +322,10 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str) -> PoolEntry {
         pool: spool::Pool::new(recipe, opts),
         config: Arc::new(cfg.clone()),
         credentials,
+        tracked: basic.track.clone(),
+        allow_pin: basic.pin_session_state,
+        startup_params: Mutex::new(HashMap::new()),
+        pins: Default::default(),
+        known: Default::default(),
     }
 }

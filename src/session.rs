@@ -3,7 +3,8 @@
 //!
 //! Session pooling: the client gets a server before its startup reply, keeps
 //! it until it leaves, and the server is cleaned (drained, rolled back, reset
-//! with the pool's reset query) before anyone else gets it.
+//! with the pool's reset query) before anyone else gets it. Transaction
+//! pooling is in [`crate::transaction`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,8 +60,18 @@ async fn serve(
     backend::Authentication::Ok.encode(conn.out());
     let registration = shared.cancels.register();
     match resolved.pool.mode {
-        PoolMode::Session | PoolMode::Transaction => {
+        PoolMode::Session => {
             session_pooling(
+                conn,
+                &resolved.params,
+                &resolved.pool,
+                &registration,
+                shared,
+            )
+            .await
+        }
+        PoolMode::Transaction => {
+            crate::transaction::serve(
                 conn,
                 &resolved.params,
                 &resolved.pool,
@@ -124,8 +135,8 @@ async fn session_pooling(
         key: server.backend_key(),
     });
     let outcome = {
-        let (sconn, pipeline, _) = guard.server().parts();
-        let relay = Relay::new(conn, sconn, pipeline, Unterminate, Mode::Session);
+        let parts = guard.server().parts();
+        let relay = Relay::new(conn, parts.conn, parts.pipeline, Unterminate, Mode::Session);
         tokio::select! {
             o = relay => Some(o),
             _ = shared.shutdown_deadline() => None,
@@ -159,11 +170,11 @@ async fn session_pooling(
     }
 }
 
-fn gone() -> ClientError {
+pub(crate) fn gone() -> ClientError {
     ClientError::fatal(SqlState::CONNECTION_FAILURE, "client connection lost")
 }
 
-fn shutdown_error() -> ClientError {
+pub(crate) fn shutdown_error() -> ClientError {
     ClientError::fatal(
         SqlState::ADMIN_SHUTDOWN,
         "terminating connection because pggat is shutting down",

@@ -179,6 +179,21 @@ pub fn session_pool(cluster: &Cluster, db: &str, role: Role, max: u32) -> String
     )
 }
 
+/// A transaction-mode pool block for `role` on `cluster`, routed by
+/// database `db`, with extra lines for the `pool basic transaction` block.
+pub fn transaction_pool(cluster: &Cluster, db: &str, role: Role, max: u32, extra: &str) -> String {
+    format!(
+        "127.0.0.1:0 {{\n    pool /{db} {{\n        address {addr}\n        username {user}\n        password \"{pw}\"\n        database postgres\n        max_connections {max}\n        pool basic transaction {{\n{extra}\n        }}\n    }}\n}}\n",
+        addr = cluster.address(),
+        user = role.name,
+        pw = if role.password.is_empty() {
+            "unused"
+        } else {
+            role.password
+        },
+    )
+}
+
 /// Polls `f` every 20 ms until it holds or `limit` passes.
 pub async fn eventually(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
     let end = tokio::time::Instant::now() + limit;

@@ -9,3 +9,4 @@ mod cli;
 mod outage;
 mod session;
 mod startup;
+mod transaction;

@@ -28,6 +28,7 @@ pub mod messages;
 pub mod middleware;
 pub mod pipeline;
 pub mod relay;
+pub mod sql;
 pub mod sqlstate;
 pub mod stream;
 

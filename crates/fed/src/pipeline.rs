@@ -9,8 +9,16 @@
 //! server skip everything up to the next Sync, and a Sync that reaches the
 //! server during COPY FROM STDIN is ignored. This tracker models both, from
 //! message tags alone (only ReadyForQuery's status byte is read).
+//!
+//! Middlewares that rewrite the conversation use two more kinds of entry:
+//! messages the pooler injected (their success response is swallowed, never
+//! shown to the client) and synthetic responses (the answer to a client
+//! message the pooler handled itself, released to the client in order, when
+//! everything the server owed before it has been forwarded).
 
 use std::collections::VecDeque;
+
+use bytes::Bytes;
 
 /// A response the server owes, by the kind of message that asked for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +42,34 @@ pub enum Pending {
     /// Marks where the client ended a COPY FROM STDIN (CopyDone/CopyFail);
     /// owes nothing, but tells which queued Syncs the server will ignore.
     CopyEnd,
+    /// A response the pooler made up for a message it did not forward; the
+    /// server owes nothing for it.
+    Synthetic,
+}
+
+/// Which responses to a message the client must not see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swallow {
+    /// The client's own message: show everything.
+    Nothing,
+    /// Injected by the pooler: hide success; an error is shown in place of
+    /// the response to the client's next message.
+    Success,
+    /// Injected to fail on purpose: hide the error too.
+    All,
+}
+
+/// One queued response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    pending: Pending,
+    swallow: Swallow,
+}
+
+impl Entry {
+    fn owed(self) -> bool {
+        !matches!(self.pending, Pending::CopyEnd | Pending::Synthetic)
+    }
 }
 
 impl Pending {
@@ -80,7 +116,14 @@ impl TxStatus {
 /// The server-side protocol state of one connection, as seen by the pooler.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
-    queue: VecDeque<Pending>,
+    queue: VecDeque<Entry>,
+    /// Bytes of the `Synthetic` entries, in queue order.
+    synthetic: VecDeque<Bytes>,
+    /// Query, FunctionCall and Sync messages sent, and ReadyForQuery
+    /// received: batch numbers for middlewares that must know which batch an
+    /// error belongs to.
+    batches_sent: u64,
+    batches_done: u64,
     status: TxStatus,
     /// Extended-protocol messages sent since the last Sync: the server is in
     /// an implicit transaction until that Sync.
@@ -98,6 +141,9 @@ impl Default for Pipeline {
     fn default() -> Self {
         Pipeline {
             queue: VecDeque::with_capacity(8),
+            synthetic: VecDeque::new(),
+            batches_sent: 0,
+            batches_done: 0,
             status: TxStatus::Idle,
             unsynced: false,
             skip_until_sync: false,
@@ -118,6 +164,66 @@ impl Pipeline {
     /// Records a message sent to the server.
     #[inline]
     pub fn client_sent(&mut self, tag: u8) {
+        self.sent(tag, Swallow::Nothing);
+    }
+
+    /// Records a message the pooler injected: its success response
+    /// (ParseComplete, CloseComplete, ...) is swallowed; an error is not.
+    pub fn injected(&mut self, tag: u8, swallow: Swallow) {
+        self.sent(tag, swallow);
+    }
+
+    /// The number of the batch (up to and including the next Query,
+    /// FunctionCall or Sync) the next message sent belongs to.
+    pub fn batch_sending(&self) -> u64 {
+        self.batches_sent
+    }
+
+    /// The number of the batch the server is answering now.
+    pub fn batch_answering(&self) -> u64 {
+        self.batches_done
+    }
+
+    /// Queues `bytes` as the client's response to a message the pooler
+    /// answered itself (an extended-protocol message: the batch stays open
+    /// until its Sync). Returns false when the server is skipping to the next
+    /// Sync after an error, as PostgreSQL would then have ignored the
+    /// message: nothing is queued.
+    pub fn push_synthetic(&mut self, bytes: Bytes) -> bool {
+        self.unsynced = true;
+        if self.skip_until_sync {
+            return false;
+        }
+        self.queue.push_back(Entry {
+            pending: Pending::Synthetic,
+            swallow: Swallow::Nothing,
+        });
+        self.synthetic.push_back(bytes);
+        true
+    }
+
+    /// Whether any synthetic response is queued (cheap; the relay asks after
+    /// every message it handled).
+    #[inline]
+    pub fn has_synthetic(&self) -> bool {
+        !self.synthetic.is_empty()
+    }
+
+    /// The synthetic response at the head of the queue, if it is there: all
+    /// the server owed before it has been forwarded, so it is due now.
+    pub fn take_synthetic(&mut self) -> Option<Bytes> {
+        while self.queue.front().map(|e| e.pending) == Some(Pending::CopyEnd) {
+            self.queue.pop_front();
+        }
+        if self.queue.front().map(|e| e.pending) == Some(Pending::Synthetic) {
+            self.queue.pop_front();
+            return self.synthetic.pop_front();
+        }
+        None
+    }
+
+    #[inline]
+    fn sent(&mut self, tag: u8, swallow: Swallow) {
         let pending = match tag {
             b'Q' => Pending::Query,
             b'F' => Pending::FunctionCall,
@@ -156,13 +262,20 @@ impl Pipeline {
             }
             _ => return,
         };
-        self.queue.push_back(pending);
+        if matches!(
+            pending,
+            Pending::Query | Pending::FunctionCall | Pending::Sync
+        ) {
+            self.batches_sent += 1;
+        }
+        self.queue.push_back(Entry { pending, swallow });
     }
 
     /// Records a message received from the server. `first_byte` is the first
-    /// body byte, read only for ReadyForQuery.
+    /// body byte, read only for ReadyForQuery. Returns true when the message
+    /// answers one the pooler injected and must not reach the client.
     #[inline]
-    pub fn server_sent(&mut self, tag: u8, first_byte: Option<u8>) {
+    pub fn server_sent(&mut self, tag: u8, first_byte: Option<u8>) -> bool {
         match tag {
             b'Z' => {
                 match first_byte.and_then(TxStatus::from_byte) {
@@ -171,17 +284,20 @@ impl Pipeline {
                 }
                 self.copy_in = false;
                 self.copy_out = false;
-                self.pop(&[Pending::Query, Pending::Sync, Pending::FunctionCall]);
+                self.batches_done += 1;
+                return self.pop(&[Pending::Query, Pending::Sync, Pending::FunctionCall]);
             }
-            b'1' => self.pop(&[Pending::Parse]),
-            b'2' => self.pop(&[Pending::Bind]),
-            b'3' => self.pop(&[Pending::Close]),
-            b'T' | b'n' if self.head() == Some(Pending::Describe) => self.pop(&[Pending::Describe]),
+            b'1' => return self.pop(&[Pending::Parse]),
+            b'2' => return self.pop(&[Pending::Bind]),
+            b'3' => return self.pop(&[Pending::Close]),
+            b'T' | b'n' if self.head() == Some(Pending::Describe) => {
+                return self.pop(&[Pending::Describe]);
+            }
             b'C' | b'I' | b's' => {
                 self.copy_in = false;
                 self.copy_out = false;
                 if self.head() == Some(Pending::Execute) {
-                    self.pop(&[Pending::Execute]);
+                    return self.pop(&[Pending::Execute]);
                 }
             }
             b'G' | b'W' => {
@@ -193,7 +309,7 @@ impl Pipeline {
                 let mut i = 1;
                 self.copy_end_sent = false;
                 while i < self.queue.len() {
-                    match self.queue[i] {
+                    match self.queue[i].pending {
                         Pending::CopyEnd => {
                             self.copy_end_sent = true;
                             break;
@@ -210,12 +326,18 @@ impl Pipeline {
             b'E' => {
                 self.copy_in = false;
                 self.copy_out = false;
+                let swallow =
+                    self.queue.iter().find(|e| e.owed()).map(|e| e.swallow) == Some(Swallow::All);
                 match self.head() {
                     Some(p) if p.is_extended() => {
-                        // The server now skips to the next Sync.
-                        while let Some(p) = self.queue.front() {
-                            if *p == Pending::Sync {
+                        // The server now skips to the next Sync, and the
+                        // responses made up for skipped messages are void.
+                        while let Some(e) = self.queue.front() {
+                            if e.pending == Pending::Sync {
                                 break;
+                            }
+                            if e.pending == Pending::Synthetic {
+                                self.synthetic.pop_front();
                             }
                             self.queue.pop_front();
                         }
@@ -225,28 +347,55 @@ impl Pipeline {
                     }
                     _ => {}
                 }
+                return swallow;
             }
             _ => {}
         }
+        false
     }
 
     fn head(&self) -> Option<Pending> {
-        self.queue.iter().copied().find(|p| *p != Pending::CopyEnd)
+        self.queue.iter().find(|e| e.owed()).map(|e| e.pending)
     }
 
-    fn pop(&mut self, expected: &[Pending]) {
-        while self.queue.front() == Some(&Pending::CopyEnd) {
+    /// Drops leading entries the server owes nothing for. Synthetic ones are
+    /// only dropped here when nobody took them (a server drained after its
+    /// client left).
+    fn skip_unowed(&mut self) {
+        while let Some(e) = self.queue.front() {
+            match e.pending {
+                Pending::CopyEnd => {}
+                Pending::Synthetic => {
+                    self.synthetic.pop_front();
+                }
+                _ => break,
+            }
             self.queue.pop_front();
         }
-        match self.queue.front() {
-            Some(p) if expected.contains(p) => {
+    }
+
+    /// Pops the response just received; returns whether to swallow it.
+    fn pop(&mut self, expected: &[Pending]) -> bool {
+        self.skip_unowed();
+        match self.queue.front().copied() {
+            Some(e) if expected.contains(&e.pending) => {
                 self.queue.pop_front();
-                while self.queue.front() == Some(&Pending::CopyEnd) {
+                while self.queue.front().map(|e| e.pending) == Some(Pending::CopyEnd) {
                     self.queue.pop_front();
                 }
+                e.swallow != Swallow::Nothing
             }
-            _ => self.desync = true,
+            _ => {
+                self.desync = true;
+                false
+            }
         }
+    }
+
+    /// Forgets the synthetic responses still queued (their client left).
+    pub fn clear_synthetic(&mut self) {
+        self.queue.retain(|e| e.pending != Pending::Synthetic);
+        self.synthetic.clear();
     }
 
     /// True when the server owes nothing, is outside any transaction, and no
@@ -264,15 +413,18 @@ impl Pipeline {
 
     /// Responses still owed.
     pub fn owed(&self) -> usize {
-        self.queue
-            .iter()
-            .filter(|p| **p != Pending::CopyEnd)
-            .count()
+        self.queue.iter().filter(|e| e.owed()).count()
     }
 
     /// Status from the last ReadyForQuery.
     pub fn status(&self) -> TxStatus {
         self.status
+    }
+
+    /// Whether the server is skipping messages until the next Sync (an error
+    /// in the extended protocol, and that Sync not sent yet).
+    pub fn is_skipping(&self) -> bool {
+        self.skip_until_sync
     }
 
     /// Whether the server waits for COPY data from the client.
@@ -283,7 +435,8 @@ impl Pipeline {
     /// Whether a Sync must be sent before the server will answer again
     /// (an open extended-protocol batch, or an error awaiting its Sync).
     pub fn needs_sync(&self) -> bool {
-        (self.unsynced || self.skip_until_sync) && !self.queue.iter().any(|p| *p == Pending::Sync)
+        (self.unsynced || self.skip_until_sync)
+            && !self.queue.iter().any(|e| e.pending == Pending::Sync)
     }
 
     /// The server answered something we never asked for: its protocol state

@@ -154,8 +154,36 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 }
                 break;
             }
-            pipeline.server_sent(h.tag, buf.get(run + frame::HEADER_LEN).copied());
-            if server_tags.contains(h.tag) {
+            let swallow = pipeline.server_sent(h.tag, buf.get(run + frame::HEADER_LEN).copied());
+            if swallow || pipeline.has_synthetic() {
+                // This message breaks the run: it is dropped, or responses
+                // made up by the pooler are due right after it.
+                if run > 0 {
+                    client.push(buf.split_to(run).freeze());
+                    run = 0;
+                }
+                let msg = server.rbuf_mut().split_to(h.len).freeze();
+                let mut ctx = Ctx {
+                    client,
+                    server,
+                    pipeline,
+                };
+                // Hooks see swallowed errors too (an error changes the
+                // server's state), but cannot let them through.
+                let verdict = if server_tags.contains(h.tag) && (!swallow || h.tag == b'E') {
+                    mw.on_server(h.tag, &msg[frame::HEADER_LEN..], &mut ctx)
+                } else {
+                    Verdict::Pass
+                };
+                match verdict {
+                    Verdict::Pass if !swallow => client.push(msg),
+                    Verdict::Pass | Verdict::Drop => {}
+                    Verdict::Stop => *stop = Some(Outcome::Stopped(msg)),
+                }
+                while let Some(b) = pipeline.take_synthetic() {
+                    client.push(b);
+                }
+            } else if server_tags.contains(h.tag) {
                 if run > 0 {
                     client.push(buf.split_to(run).freeze());
                     run = 0;
@@ -174,7 +202,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
             } else {
                 run += h.len;
             }
-            if *mode == Mode::Transaction && h.tag == b'Z' && pipeline.is_idle() {
+            if *mode == Mode::Transaction && h.tag == b'Z' && pipeline.is_idle() && !mw.hold() {
                 stop.get_or_insert(Outcome::Idle);
             }
         }
@@ -247,6 +275,11 @@ impl<'a, M: Middleware> Relay<'a, M> {
                     }
                     Verdict::Drop => {}
                     Verdict::Stop => *stop = Some(Outcome::Stopped(msg)),
+                }
+                // A hook may have answered the message itself, with nothing
+                // owed ahead of its answer.
+                while let Some(b) = pipeline.take_synthetic() {
+                    client.push(b);
                 }
             } else {
                 pipeline.client_sent(h.tag);

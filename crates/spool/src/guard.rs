@@ -16,6 +16,8 @@ pub struct Guard {
     pool: Arc<Pool>,
     server: Option<Server>,
     since: Instant,
+    /// A reset the server needs whatever the pool's reset query says.
+    must_reset: Option<String>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -32,6 +34,7 @@ impl Guard {
             pool,
             server: Some(server),
             since: Instant::now(),
+            must_reset: None,
         }
     }
 
@@ -50,6 +53,13 @@ impl Guard {
         &self.pool
     }
 
+    /// Records that the server must be reset with `query` before anyone
+    /// else gets it, however it comes back (released, or dropped because its
+    /// client's task ended).
+    pub fn must_reset(&mut self, query: &str) {
+        self.must_reset = Some(query.to_owned());
+    }
+
     /// When it was acquired.
     pub fn since(&self) -> Instant {
         self.since
@@ -62,16 +72,21 @@ impl Guard {
     /// If this future is dropped, the guard's `Drop` finishes the job in
     /// the background.
     pub async fn release(mut self, reset: bool) {
+        let query = match self.must_reset.take() {
+            Some(q) => Some(q),
+            None if reset => self.pool.options().reset_query.clone(),
+            None => None,
+        };
+        self.release_with(query.is_some() || reset, query.as_deref())
+            .await
+    }
+
+    async fn release_with(mut self, clean: bool, query: Option<&str>) {
         let Some(server) = self.server.as_mut() else {
             return;
         };
-        let needs_cleaning = reset || !server.pipeline().is_idle();
+        let needs_cleaning = clean || !server.pipeline().is_idle();
         if needs_cleaning {
-            let query = if reset {
-                self.pool.options().reset_query.as_deref()
-            } else {
-                None
-            };
             let ok = server.reset(query, self.pool.options().reset_timeout).await;
             if let Err(e) = ok {
                 tracing::info!(pool = %self.pool.options().name, server = server.id(), error = %e, "closing server that could not be reset");
@@ -97,7 +112,11 @@ impl Drop for Guard {
             return;
         };
         let pool = self.pool.clone();
-        if server.pipeline().is_idle() && pool.options().reset_query.is_none() {
+        let query = self
+            .must_reset
+            .take()
+            .or_else(|| pool.options().reset_query.clone());
+        if server.pipeline().is_idle() && query.is_none() {
             pool.check_in(server);
             return;
         }
@@ -107,7 +126,7 @@ impl Drop for Guard {
             Ok(rt) => {
                 rt.spawn(async move {
                     let opts = pool.options();
-                    if let Err(e) = server.reset(opts.reset_query.as_deref(), opts.reset_timeout).await {
+                    if let Err(e) = server.reset(query.as_deref(), opts.reset_timeout).await {
                         tracing::info!(pool = %pool.options().name, server = server.id(), error = %e, "closing server left dirty by its client");
                         server.mark_broken();
                     }

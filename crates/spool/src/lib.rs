@@ -28,4 +28,4 @@ pub use error::{Error, Result, ServerError};
 pub use guard::Guard;
 pub use pool::{Counters, Options, Pool, Stats};
 pub use recipe::{Address, Recipe};
-pub use server::{BackendKey, Params, Server, server_error};
+pub use server::{BackendKey, Params, Parts, Server, server_error};

@@ -58,4 +58,6 @@ pub struct Recipe {
     pub connect_timeout: Duration,
     /// Deadline for the login exchange, from connect to ReadyForQuery.
     pub login_timeout: Duration,
+    /// Most prepared statements kept on one server (eqp's LRU).
+    pub max_prepared_statements: usize,
 }

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fed::messages::{backend, frontend, startup};
+use fed::middleware::eqp::ServerStatements;
+use fed::middleware::ps::ServerSettings;
 use fed::{Conn, Pipeline, Stream, TxStatus};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
@@ -24,50 +26,20 @@ pub struct BackendKey {
     pub secret: i32,
 }
 
-/// Run-time parameters a server reported with ParameterStatus, in report
-/// order. Few enough (a dozen) that a vector beats a map.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Params(Vec<(String, String)>);
+pub use fed::middleware::ps::Params;
 
-impl Params {
-    /// The value of `name`, if reported.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Sets `name`, keeping the first report's position.
-    pub fn set(&mut self, name: &str, value: &str) {
-        match self
-            .0
-            .iter_mut()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        {
-            Some((_, v)) => {
-                if v != value {
-                    value.clone_into(v);
-                }
-            }
-            None => self.0.push((name.to_owned(), value.to_owned())),
-        }
-    }
-
-    /// All parameters.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// Records a ParameterStatus body.
-    pub fn apply(&mut self, body: &[u8]) {
-        if let Ok(ps) = backend::ParameterStatus::decode(body) {
-            self.set(
-                &String::from_utf8_lossy(ps.name),
-                &String::from_utf8_lossy(ps.value),
-            );
-        }
-    }
+/// A server's parts, borrowed together (see [`Server::parts`]).
+pub struct Parts<'a> {
+    /// The connection.
+    pub conn: &'a mut Conn,
+    /// What it owes.
+    pub pipeline: &'a mut Pipeline,
+    /// What it reported.
+    pub params: &'a mut Params,
+    /// Its prepared statements.
+    pub statements: &'a mut ServerStatements,
+    /// The settings clients left on it.
+    pub settings: &'a mut ServerSettings,
 }
 
 /// A logged-in server connection.
@@ -78,6 +50,8 @@ pub struct Server {
     pipeline: Pipeline,
     key: BackendKey,
     params: Params,
+    statements: ServerStatements,
+    settings: ServerSettings,
     address: Address,
     created: Instant,
     idle_since: Instant,
@@ -120,6 +94,8 @@ impl Server {
             pipeline: Pipeline::new(),
             key,
             params,
+            statements: ServerStatements::with_capacity(recipe.max_prepared_statements),
+            settings: ServerSettings::default(),
             address: recipe.address.clone(),
             created: now,
             idle_since: now,
@@ -137,9 +113,25 @@ impl Server {
         &mut self.conn
     }
 
-    /// Connection and pipeline together, for the relay.
-    pub fn parts(&mut self) -> (&mut Conn, &mut Pipeline, &mut Params) {
-        (&mut self.conn, &mut self.pipeline, &mut self.params)
+    /// Everything the relay and its middlewares work on, borrowed at once.
+    pub fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            conn: &mut self.conn,
+            pipeline: &mut self.pipeline,
+            params: &mut self.params,
+            statements: &mut self.statements,
+            settings: &mut self.settings,
+        }
+    }
+
+    /// The settings clients left on the server, for ps.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
+    }
+
+    /// The prepared statements the server has, for eqp.
+    pub fn statements(&self) -> &ServerStatements {
+        &self.statements
     }
 
     /// What the server still owes.
@@ -217,6 +209,7 @@ impl Server {
     }
 
     async fn reset_inner(&mut self, reset_query: Option<&str>) -> Result<()> {
+        self.pipeline.clear_synthetic();
         if self.pipeline.in_copy_in() {
             self.send(|b| {
                 frontend::CopyFail {
@@ -277,6 +270,14 @@ impl Server {
                 .server_sent(msg.tag, msg.body.first().copied());
             match msg.tag {
                 b'S' => self.params.apply(&msg.body),
+                b'C' => match &msg.body[..] {
+                    b"DISCARD ALL\0" => {
+                        self.statements.clear();
+                        self.settings.clear();
+                    }
+                    b"DEALLOCATE ALL\0" => self.statements.clear(),
+                    _ => {}
+                },
                 b'E' if first_error.is_none() => first_error = Some(server_error(&msg.body)),
                 _ => {}
             }

@@ -7,13 +7,16 @@
 //! combined by the caller (a tuple implements the trait), not boxed trait
 //! objects, so the relay's per-message dispatch is static.
 
+pub mod eqp;
+pub mod ps;
 pub mod unterminate;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::conn::Conn;
 use crate::frame::{self, TagSet};
-use crate::pipeline::Pipeline;
+use crate::messages::frontend;
+use crate::pipeline::{Pipeline, Swallow};
 
 /// What to do with the message a hook was shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +58,44 @@ impl Ctx<'_> {
         }
     }
 
+    /// Injects messages towards the server, encoded by `encode`, whose
+    /// success responses are swallowed: the client never asked for them.
+    /// Errors still reach the client, in place of the response to the
+    /// message under inspection.
+    pub fn inject(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        let out = self.server.out();
+        let start = out.len();
+        encode(out);
+        let mut at = start;
+        while let Ok(Some(h)) = frame::header(&out[at..], usize::MAX) {
+            self.pipeline.injected(h.tag, Swallow::Success);
+            at += h.len;
+        }
+    }
+
+    /// Makes the server fail the current extended-protocol batch without the
+    /// client seeing that error (it was answered with a synthetic one): the
+    /// server then skips to the next Sync and leaves an explicit transaction
+    /// failed, exactly as after a real error. Executes a portal no client
+    /// names (its name starts with a control character).
+    pub fn inject_failing(&mut self) {
+        frontend::Execute {
+            portal: b"\x01pggat",
+            max_rows: 0,
+        }
+        .encode(self.server.out());
+        self.pipeline.injected(b'E', Swallow::All);
+    }
+
+    /// Answers the message under inspection (which the hook then drops) with
+    /// `response`, delivered to the client in order: after everything the
+    /// server owes for earlier messages. Nothing is sent when the server is
+    /// skipping to the next Sync after an error, as PostgreSQL would have
+    /// ignored the message too.
+    pub fn reply(&mut self, response: Bytes) {
+        self.pipeline.push_synthetic(response);
+    }
+
     /// The server's protocol state.
     pub fn pipeline(&self) -> &Pipeline {
         self.pipeline
@@ -82,6 +123,13 @@ pub trait Middleware {
     fn on_server(&mut self, _tag: u8, _body: &[u8], _ctx: &mut Ctx<'_>) -> Verdict {
         Verdict::Pass
     }
+
+    /// In transaction mode, keeps the server past the end of a transaction
+    /// (session state pins it to the client). Asked at each ReadyForQuery
+    /// that leaves the server idle.
+    fn hold(&self) -> bool {
+        false
+    }
 }
 
 impl<M: Middleware + ?Sized> Middleware for &mut M {
@@ -96,6 +144,9 @@ impl<M: Middleware + ?Sized> Middleware for &mut M {
     }
     fn on_server(&mut self, tag: u8, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
         (**self).on_server(tag, body, ctx)
+    }
+    fn hold(&self) -> bool {
+        (**self).hold()
     }
 }
 
@@ -134,6 +185,9 @@ macro_rules! tuple_middleware {
                     }
                 )+
                 Verdict::Pass
+            }
+            fn hold(&self) -> bool {
+                false $(|| self.$idx.hold())+
             }
         }
     };

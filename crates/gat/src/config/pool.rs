@@ -189,6 +189,13 @@ pub struct BasicPool {
     /// case-insensitively. Default: client_encoding, DateStyle, TimeZone, IntervalStyle,
     /// standard_conforming_strings, application_name, search_path; any `track` line replaces the list.
     pub track: Vec<String>,
+    /// Whether session state that cannot move between servers (temp tables, LISTEN, session advisory
+    /// locks, WITH HOLD cursors, SQL PREPARE) pins a client to its server (`on`, default) or is refused
+    /// with an error (`off`). Only matters in transaction mode.
+    pub pin_session_state: bool,
+    /// Most prepared statements kept per server connection; the least recently used is closed to make
+    /// room. Default 1000.
+    pub max_prepared_statements: u32,
 }
 
 /// The parameters tracked when a pool has no `track` lines.
@@ -222,6 +229,8 @@ impl BasicPool {
             },
             extended_query_sync: !session,
             track: DEFAULT_TRACKED.iter().map(|s| (*s).to_owned()).collect(),
+            pin_session_state: true,
+            max_prepared_statements: 1000,
         }
     }
 }

@@ -215,7 +215,16 @@ fn choice<T: Copy>(token: &Token, setting: &str, options: &[(&str, T)]) -> Resul
 /// A flag: `NAME` alone is true, `NAME true|false` says which.
 fn flag(line: &mut Line<'_>) -> Result<bool> {
     let value = match line.optional() {
-        Some(token) => choice(token, line.name(), &[("true", true), ("false", false)])?,
+        Some(token) => choice(
+            token,
+            line.name(),
+            &[
+                ("true", true),
+                ("on", true),
+                ("false", false),
+                ("off", false),
+            ],
+        )?,
         None => true,
     };
     line.done()?;

@@ -32,7 +32,9 @@ const KNOWN: &[&str] = &[
 const BASIC_KNOWN: &[&str] = &[
     "extended_query_sync",
     "idle_timeout",
+    "max_prepared_statements",
     "parameter_status_sync",
+    "pin_session_state",
     "pooler",
     "reconnect",
     "release_after_transaction",
@@ -271,6 +273,11 @@ fn basic_block(block: &Block, basic: &mut BasicPool) -> Result<()> {
                 basic.reconnect_max = max;
             }
             "release_after_transaction" => basic.release_after_transaction = flag(&mut line)?,
+            "pin_session_state" => basic.pin_session_state = flag(&mut line)?,
+            "max_prepared_statements" => {
+                basic.max_prepared_statements =
+                    positive(line.single("a positive number of statements")?, name)?
+            }
             "extended_query_sync" => basic.extended_query_sync = flag(&mut line)?,
             "parameter_status_sync" => {
                 basic.parameter_status_sync = choice(

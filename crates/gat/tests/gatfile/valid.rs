@@ -313,6 +313,8 @@ fn pool_options() {
         parameter_status_sync: ParameterStatusSync::Dynamic,
         extended_query_sync: true,
         track: vec!["TimeZone".into(), "application_name".into()],
+        pin_session_state: false,
+        max_prepared_statements: 250,
     });
 
     let mut tx = Pool::new(Address::Unix("/tmp/.s.PGSQL.5432".into()));

@@ -1,0 +1,539 @@
+//! eqp: protocol-level prepared statements that survive server switches.
+//!
+//! In transaction pooling a client's next transaction may run on another
+//! server, where the statements it prepared do not exist. eqp renames every
+//! named statement after its content (query text and parameter types), so the
+//! same statement prepared by many clients is one statement per server, and
+//! makes sure the server a client is on has it before it is used:
+//!
+//! - Parse of a new name: remembered for the client, sent under the content
+//!   name; when the server already has that statement the Parse is answered
+//!   here (ParseComplete, in order) and never sent.
+//! - Bind or Describe of a known name on a server that lacks it: the Parse is
+//!   injected first (behind a Close of the same name, which makes it safe even
+//!   when our bookkeeping is unsure) and its responses swallowed. If that
+//!   Parse fails now (a table was dropped since), the error reaches the client
+//!   in place of the Bind's response, as it would have on a direct connection.
+//! - Close of a statement: forgotten for the client, answered here; the server
+//!   keeps the shared statement.
+//! - The unnamed statement is passed through, and re-parsed on a server whose
+//!   unnamed statement is someone else's.
+//! - Each server keeps at most `capacity` statements; the least recently used
+//!   is closed when another one is needed.
+//! - DISCARD ALL and DEALLOCATE ALL (seen by their CommandComplete) empty both
+//!   the client's names and the server's statements.
+//!
+//! Names the client never prepared pass through unchanged, so the server
+//! answers them with the error PostgreSQL would give.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Ctx, Middleware, Verdict};
+use crate::codec;
+use crate::frame::TagSet;
+use crate::messages::{backend, frontend};
+use crate::sqlstate::SqlState;
+
+/// Statements a server keeps when the pool does not say.
+pub const DEFAULT_CAPACITY: usize = 1000;
+
+/// A statement, identified by its content.
+#[derive(Debug)]
+pub struct Statement {
+    hash: u128,
+    /// The name it has on servers.
+    name: Box<[u8]>,
+    /// The Parse frame that creates it under that name.
+    parse: Bytes,
+}
+
+impl Statement {
+    /// From the body of a client's Parse: everything after the name is the
+    /// content. `named` chooses the server-side name (else the unnamed one).
+    fn new(parse_body: &[u8], name_len: usize, named: bool) -> Statement {
+        let content = &parse_body[name_len + 1..];
+        let hash = content_hash(content);
+        let name: Box<[u8]> = if named {
+            format!("pggat_{hash:032x}").into_bytes().into()
+        } else {
+            Box::default()
+        };
+        let mut frame = BytesMut::with_capacity(content.len() + name.len() + 6);
+        let mark = codec::begin(&mut frame, b'P');
+        codec::put_cstr(&mut frame, &name);
+        frame.extend_from_slice(content);
+        codec::finish(&mut frame, mark);
+        Statement {
+            hash,
+            name,
+            parse: frame.freeze(),
+        }
+    }
+
+    /// The name it has on servers.
+    pub fn server_name(&self) -> &[u8] {
+        &self.name
+    }
+}
+
+/// 128 bits of two differently seeded SipHashes: collisions would make two
+/// different statements share a server-side name, so 64 bits are not enough
+/// for a pool that sees millions of distinct statements.
+fn content_hash(content: &[u8]) -> u128 {
+    let half = |seed: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        seed.hash(&mut h);
+        content.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// Statement contents some server of the pool has parsed successfully: a
+/// client's Parse of one of them needs no server to be answered (it cannot
+/// fail), so a client that prepares between transactions does not wait for
+/// a server, and cannot deadlock against its own other connections that hold
+/// servers (pgbench -M prepared prepares synchronously from one thread).
+#[derive(Debug, Default)]
+pub struct Known(Mutex<HashSet<u128>>);
+
+/// Most contents remembered per pool; the set starts over beyond it.
+const KNOWN_LIMIT: usize = 100_000;
+
+impl Known {
+    fn insert(&self, hash: u128) {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if set.len() >= KNOWN_LIMIT {
+            set.clear();
+        }
+        set.insert(hash);
+    }
+
+    fn contains(&self, hash: u128) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&hash)
+    }
+}
+
+/// A named Parse sent for the client: its name and content.
+type Awaited = (Box<[u8]>, u128);
+
+/// One client's statements, by the names it gave them.
+#[derive(Debug, Default)]
+pub struct ClientStatements {
+    named: HashMap<Box<[u8]>, Arc<Statement>>,
+    unnamed: Option<Arc<Statement>>,
+    /// The client's Parses sent and not yet answered, with their batch: a
+    /// name whose Parse fails (or is skipped after an error) does not exist.
+    awaiting: VecDeque<(u64, Option<Awaited>)>,
+}
+
+impl ClientStatements {
+    /// Number of named statements.
+    pub fn len(&self) -> usize {
+        self.named.len()
+    }
+
+    /// Whether the client has no named statements.
+    pub fn is_empty(&self) -> bool {
+        self.named.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.named.clear();
+        self.unnamed = None;
+    }
+
+    /// Whether a Parse can be answered without a server, because that
+    /// cannot change the outcome: a new name for a statement the pool has
+    /// parsed before.
+    pub fn can_parse_locally(&self, body: &[u8], known: &Known) -> bool {
+        let Ok(parse) = frontend::Parse::decode(body) else {
+            return false;
+        };
+        let name_len = parse.statement.len();
+        name_len > 0
+            && !self.named.contains_key(parse.statement)
+            && known.contains(content_hash(&body[name_len + 1..]))
+    }
+
+    /// Records a Parse [`ClientStatements::can_parse_locally`] allowed.
+    pub fn parse_locally(&mut self, body: &[u8]) {
+        if let Ok(parse) = frontend::Parse::decode(body) {
+            let stmt = Statement::new(body, parse.statement.len(), true);
+            self.named.insert(parse.statement.into(), Arc::new(stmt));
+        }
+    }
+
+    /// Whether a Close can be answered without a server: forgetting a named
+    /// statement (servers keep theirs), or closing a portal, which never
+    /// outlives a transaction.
+    pub fn can_close_locally(body: &[u8]) -> bool {
+        frontend::Close::decode(body).is_ok_and(|c| c.kind == b'P' || !c.name.is_empty())
+    }
+
+    /// Records a Close [`ClientStatements::can_close_locally`] allowed.
+    pub fn close_locally(&mut self, body: &[u8]) {
+        if let Ok(c) = frontend::Close::decode(body)
+            && c.kind == b'S'
+        {
+            self.named.remove(c.name);
+        }
+    }
+
+    /// Forgets Parses still in flight (the client left mid-batch).
+    pub fn abandon(&mut self) {
+        self.awaiting.clear();
+    }
+}
+
+/// The statements one server has, least recently used first out.
+#[derive(Debug)]
+pub struct ServerStatements {
+    capacity: usize,
+    by_hash: HashMap<u128, u64>,
+    by_use: BTreeMap<u64, u128>,
+    tick: u64,
+    /// Content of the server's unnamed statement, when known.
+    unnamed: Option<u128>,
+    /// Statements parsed and the batch they were sent in, until that batch
+    /// is answered: an error in it may have made the server skip the Parse.
+    unconfirmed: Vec<(u64, u128)>,
+}
+
+impl Default for ServerStatements {
+    fn default() -> Self {
+        ServerStatements::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl ServerStatements {
+    /// Keeps at most `capacity` statements (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        ServerStatements {
+            capacity: capacity.max(1),
+            by_hash: HashMap::new(),
+            by_use: BTreeMap::new(),
+            tick: 0,
+            unnamed: None,
+            unconfirmed: Vec::new(),
+        }
+    }
+
+    /// Number of statements the server has.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Forgets everything: the session was reset (DISCARD ALL).
+    pub fn clear(&mut self) {
+        self.by_hash.clear();
+        self.by_use.clear();
+        self.unnamed = None;
+        self.unconfirmed.clear();
+    }
+
+    fn has(&mut self, hash: u128) -> bool {
+        let Some(t) = self.by_hash.get_mut(&hash) else {
+            return false;
+        };
+        self.tick += 1;
+        self.by_use.remove(t);
+        *t = self.tick;
+        self.by_use.insert(self.tick, hash);
+        true
+    }
+
+    /// Records a statement sent to the server in `batch`; returns the one to
+    /// close to stay within capacity.
+    fn insert(&mut self, hash: u128, batch: u64) -> Option<u128> {
+        let evicted = if self.by_hash.len() >= self.capacity {
+            self.by_use.pop_first().map(|(_, h)| {
+                self.by_hash.remove(&h);
+                h
+            })
+        } else {
+            None
+        };
+        self.tick += 1;
+        self.by_hash.insert(hash, self.tick);
+        self.by_use.insert(self.tick, hash);
+        self.unconfirmed.push((batch, hash));
+        evicted
+    }
+
+    fn remove(&mut self, hash: u128) {
+        if let Some(t) = self.by_hash.remove(&hash) {
+            self.by_use.remove(&t);
+        }
+    }
+}
+
+/// The eqp hook for one client on one server.
+pub struct Eqp<'a> {
+    client: &'a mut ClientStatements,
+    server: &'a mut ServerStatements,
+    known: &'a Known,
+}
+
+impl<'a> Eqp<'a> {
+    /// Tracks `client`'s statements on the server whose state is `server`;
+    /// contents that parse successfully are added to the pool's `known`.
+    pub fn new(
+        client: &'a mut ClientStatements,
+        server: &'a mut ServerStatements,
+        known: &'a Known,
+    ) -> Self {
+        Eqp {
+            client,
+            server,
+            known,
+        }
+    }
+
+    /// Makes sure the server has `stmt` (injecting Close + Parse if not).
+    fn ensure(&mut self, stmt: &Statement, ctx: &mut Ctx<'_>) {
+        if self.server.has(stmt.hash) {
+            return;
+        }
+        let evicted = self
+            .server
+            .insert(stmt.hash, ctx.pipeline().batch_sending());
+        ctx.inject(|b| {
+            if let Some(old) = evicted {
+                close_statement(b, format!("pggat_{old:032x}").as_bytes());
+            }
+            close_statement(b, &stmt.name);
+            b.extend_from_slice(&stmt.parse);
+        });
+    }
+
+    fn ensure_unnamed(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(stmt) = self.client.unnamed.clone() else {
+            return;
+        };
+        if self.server.unnamed != Some(stmt.hash) {
+            self.server.unnamed = Some(stmt.hash);
+            ctx.inject(|b| b.extend_from_slice(&stmt.parse));
+        }
+    }
+
+    fn on_parse(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        let Ok(parse) = frontend::Parse::decode(body) else {
+            return Verdict::Pass;
+        };
+        let name_len = parse.statement.len();
+        if name_len == 0 {
+            let stmt = Arc::new(Statement::new(body, 0, false));
+            self.server.unnamed = Some(stmt.hash);
+            self.client.unnamed = Some(stmt);
+            self.client
+                .awaiting
+                .push_back((ctx.pipeline().batch_sending(), None));
+            return Verdict::Pass;
+        }
+        if self.client.named.contains_key(parse.statement) {
+            // PostgreSQL refuses to redefine a name, and skips the rest of the
+            // batch. Say so in order, then make the server fail too, so the
+            // transaction ends up in the state it would be in directly.
+            let mut err = BytesMut::new();
+            backend::ErrorResponse::encode_parts(
+                &mut err,
+                crate::messages::Severity::Error,
+                SqlState::DUPLICATE_PSTATEMENT,
+                &format!(
+                    "prepared statement \"{}\" already exists",
+                    String::from_utf8_lossy(parse.statement)
+                ),
+                None,
+                None,
+            );
+            ctx.reply(err.freeze());
+            ctx.inject_failing();
+            return Verdict::Drop;
+        }
+        let stmt = Arc::new(Statement::new(body, name_len, true));
+        self.client
+            .named
+            .insert(parse.statement.into(), stmt.clone());
+        if self.server.has(stmt.hash) {
+            ctx.reply(PARSE_COMPLETE.clone());
+            return Verdict::Drop;
+        }
+        let evicted = self
+            .server
+            .insert(stmt.hash, ctx.pipeline().batch_sending());
+        if let Some(old) = evicted {
+            ctx.inject(|b| close_statement(b, format!("pggat_{old:032x}").as_bytes()));
+        }
+        self.client.awaiting.push_back((
+            ctx.pipeline().batch_sending(),
+            Some((parse.statement.into(), stmt.hash)),
+        ));
+        ctx.to_server(|b| b.extend_from_slice(&stmt.parse));
+        Verdict::Drop
+    }
+
+    fn on_bind(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        let Some((portal, name, rest)) = split_two_cstrs(body) else {
+            return Verdict::Pass;
+        };
+        if name.is_empty() {
+            self.ensure_unnamed(ctx);
+            return Verdict::Pass;
+        }
+        let Some(stmt) = self.client.named.get(name).cloned() else {
+            return Verdict::Pass;
+        };
+        self.ensure(&stmt, ctx);
+        ctx.to_server(|b| {
+            let mark = codec::begin(b, b'B');
+            codec::put_cstr(b, portal);
+            codec::put_cstr(b, &stmt.name);
+            b.extend_from_slice(rest);
+            codec::finish(b, mark);
+        });
+        Verdict::Drop
+    }
+
+    fn on_describe(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        let Ok(d) = frontend::Describe::decode(body) else {
+            return Verdict::Pass;
+        };
+        if d.kind != b'S' {
+            return Verdict::Pass;
+        }
+        if d.name.is_empty() {
+            self.ensure_unnamed(ctx);
+            return Verdict::Pass;
+        }
+        let Some(stmt) = self.client.named.get(d.name).cloned() else {
+            return Verdict::Pass;
+        };
+        self.ensure(&stmt, ctx);
+        ctx.to_server(|b| {
+            frontend::Describe {
+                kind: b'S',
+                name: &stmt.name,
+            }
+            .encode(b)
+        });
+        Verdict::Drop
+    }
+
+    fn on_close(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        let Ok(c) = frontend::Close::decode(body) else {
+            return Verdict::Pass;
+        };
+        if c.kind != b'S' {
+            return Verdict::Pass;
+        }
+        if c.name.is_empty() {
+            self.client.unnamed = None;
+            self.server.unnamed = None;
+            return Verdict::Pass;
+        }
+        // Closing a name that does not exist is not an error in PostgreSQL.
+        self.client.named.remove(c.name);
+        ctx.reply(CLOSE_COMPLETE.clone());
+        Verdict::Drop
+    }
+}
+
+static PARSE_COMPLETE: Bytes = Bytes::from_static(b"1\0\0\0\x04");
+static CLOSE_COMPLETE: Bytes = Bytes::from_static(b"3\0\0\0\x04");
+
+fn close_statement(b: &mut BytesMut, name: &[u8]) {
+    frontend::Close { kind: b'S', name }.encode(b);
+}
+
+/// The first two C strings of a body and what follows them.
+fn split_two_cstrs(body: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let a = body.iter().position(|&c| c == 0)?;
+    let b = body[a + 1..].iter().position(|&c| c == 0)? + a + 1;
+    Some((&body[..a], &body[a + 1..b], &body[b + 1..]))
+}
+
+impl Middleware for Eqp<'_> {
+    fn client_tags(&self) -> TagSet {
+        TagSet::of(b"PBDC")
+    }
+
+    fn server_tags(&self) -> TagSet {
+        TagSet::of(b"1CEZ")
+    }
+
+    fn on_client(&mut self, tag: u8, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        if ctx.pipeline().is_skipping() {
+            // The server ignores it, and so do we.
+            return Verdict::Pass;
+        }
+        match tag {
+            b'P' => self.on_parse(body, ctx),
+            b'B' => self.on_bind(body, ctx),
+            b'D' => self.on_describe(body, ctx),
+            b'C' => self.on_close(body, ctx),
+            _ => Verdict::Pass,
+        }
+    }
+
+    fn on_server(&mut self, tag: u8, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        match tag {
+            b'1' => {
+                if let Some((_, Some((_, hash)))) = self.client.awaiting.pop_front() {
+                    self.known.insert(hash);
+                }
+            }
+            b'C' if body == b"DISCARD ALL\0" || body == b"DEALLOCATE ALL\0" => {
+                self.server.clear();
+                self.client.clear();
+            }
+            b'E' => {
+                // The server may have skipped Parses of the failed batch;
+                // forget them (re-preparing is always safe).
+                let batch = ctx.pipeline().batch_answering();
+                let server = &mut *self.server;
+                let mut i = 0;
+                while i < server.unconfirmed.len() {
+                    let (b, h) = server.unconfirmed[i];
+                    if b == batch {
+                        server.unconfirmed.swap_remove(i);
+                        server.remove(h);
+                    } else {
+                        i += 1;
+                    }
+                }
+                server.unnamed = None;
+                // The client's Parses in the failed batch did not happen.
+                while let Some((b, _)) = self.client.awaiting.front() {
+                    if *b != batch {
+                        break;
+                    }
+                    if let Some((_, Some((name, _)))) = self.client.awaiting.pop_front() {
+                        self.client.named.remove(&name);
+                    }
+                }
+            }
+            b'Z' => {
+                let done = ctx.pipeline().batch_answering();
+                self.server.unconfirmed.retain(|(b, _)| *b >= done);
+            }
+            _ => {}
+        }
+        Verdict::Pass
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,346 @@
+//! Transaction pooling: a client holds a server from the first message of a
+//! transaction until the server is idle again (ReadyForQuery 'I' with nothing
+//! in flight), then the server goes back to the pool.
+//!
+//! Between transactions the client holds nothing: a lone Sync is answered
+//! here, Terminate ends the session. On each acquire the client's settings
+//! (ps) are synced onto the server in one query, and while it runs, eqp keeps
+//! its prepared statements available and ps follows what it changes. Session
+//! state that cannot move pins the server to the client until it leaves or
+//! runs DISCARD ALL; a pinned server is reset before anyone else gets it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use fed::messages::backend;
+use fed::middleware::eqp::{ClientStatements, Eqp, Known};
+use fed::middleware::ps::{ClientSettings, Ps};
+use fed::middleware::unterminate::Unterminate;
+use fed::sqlstate::SqlState;
+use fed::{Conn, Mode, Outcome, Relay};
+
+use crate::app::Shared;
+use crate::cancel::{Registration, Target};
+use crate::errors::ClientError;
+use crate::route::PoolEntry;
+use crate::session::{gone, shutdown_error};
+
+/// Most distinct startup-parameter sets remembered per pool.
+const STARTUP_CACHE: usize = 256;
+
+/// What the client sent first, between transactions.
+enum Next {
+    /// Answered here (a lone Sync or Flush, or a batch of Parses of known
+    /// statements and Closes ended by Sync).
+    Local,
+    /// Terminate, or the connection closed.
+    Leave,
+    /// Anything else: a transaction starts.
+    Transaction,
+}
+
+/// Serves a client of a transaction pool until it leaves.
+pub async fn serve(
+    conn: &mut Conn,
+    params: &[(String, String)],
+    entry: &Arc<PoolEntry>,
+    registration: &Registration,
+    shared: &Shared,
+) -> Result<(), ClientError> {
+    let mut ticket = rob::Ticket::new();
+    let told = startup_params(params, entry, &mut ticket).await?;
+    for (name, value) in told.iter() {
+        backend::ParameterStatus {
+            name: name.as_bytes(),
+            value: value.as_bytes(),
+        }
+        .encode(conn.out());
+    }
+    let (pid, secret) = registration.key();
+    backend::BackendKeyData {
+        process_id: pid,
+        secret_key: secret,
+    }
+    .encode(conn.out());
+    backend::ReadyForQuery { status: b'I' }.encode(conn.out());
+
+    let mut settings = ClientSettings::new(told);
+    let mut statements = ClientStatements::default();
+    let mut pin_logged = false;
+    loop {
+        conn.flush().await.map_err(|_| gone())?;
+        let next = tokio::select! {
+            n = next(conn, &mut statements, &entry.known) => n,
+            _ = shared.shutting_down() => return Err(shutdown_error()),
+        };
+        match next {
+            Next::Leave => return Ok(()),
+            Next::Local => continue,
+            Next::Transaction => {}
+        }
+
+        let mut guard = {
+            let acquire = entry.pool.acquire(&mut ticket);
+            tokio::pin!(acquire);
+            loop {
+                tokio::select! {
+                    g = &mut acquire => break g?,
+                    r = conn.fill() => {
+                        // More of the client's messages, or its departure.
+                        if r.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    _ = shared.shutting_down() => return Err(shutdown_error()),
+                }
+            }
+        };
+        let server = guard.server();
+        if let Some(sql) = settings.sync_query(&entry.tracked, server.params(), server.settings()) {
+            if let Err(e) = server.query(&sql).await {
+                tracing::warn!(pool = %entry.name, error = %e, "could not sync a client's settings onto a server");
+                guard.release(false).await;
+                return Err(sync_error(e));
+            }
+            settings.synced(guard.server().parts().settings);
+        }
+
+        let server = guard.server_ref();
+        registration.hold(Target {
+            address: server.address().clone(),
+            key: server.backend_key(),
+        });
+        let outcome = {
+            let parts = guard.server().parts();
+            let mw = (
+                Unterminate,
+                Ps::new(
+                    &mut settings,
+                    parts.settings,
+                    parts.params,
+                    &entry.tracked,
+                    entry.allow_pin,
+                    &entry.name,
+                ),
+                Eqp::new(&mut statements, parts.statements, &entry.known),
+            );
+            let relay = Relay::new(conn, parts.conn, parts.pipeline, mw, Mode::Transaction);
+            tokio::select! {
+                o = relay => Some(o),
+                _ = shared.shutdown_deadline() => None,
+            }
+        };
+        registration.release().await;
+        ticket.charge(guard.since().elapsed());
+
+        if let Some(reason) = settings.pinned() {
+            guard.must_reset("DISCARD ALL");
+            if !pin_logged {
+                pin_logged = true;
+                entry.pins.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(pool = %entry.name, reason = reason.describe(), "client pinned to its server until it leaves or runs DISCARD ALL");
+            }
+        }
+        match outcome {
+            Some(Outcome::Idle) => guard.release(false).await,
+            Some(Outcome::Stopped(_)) => {
+                // Terminate.
+                guard.release(false).await;
+                return Ok(());
+            }
+            None => {
+                settings.abandon();
+                statements.abandon();
+                guard.release(false).await;
+                return Err(shutdown_error());
+            }
+            Some(Outcome::ClientGone(e)) => {
+                tracing::debug!(pool = %entry.name, error = %e, "client left mid-transaction");
+                statements.abandon();
+                guard.release(false).await;
+                return Err(gone());
+            }
+            Some(Outcome::ServerGone(e)) => {
+                let addr = guard.server_ref().address().to_string();
+                tracing::warn!(pool = %entry.name, server = %addr, error = %e, "server connection lost");
+                guard.discard();
+                return Err(ClientError::fatal(
+                    SqlState::CONNECTION_FAILURE,
+                    format!("server {addr} closed the connection unexpectedly"),
+                ));
+            }
+        }
+    }
+}
+
+/// Most bytes of Parse/Close messages looked at for a batch answered here.
+const LOCAL_BATCH: usize = 64 * 1024;
+
+/// Waits for the client's next message and decides what it starts. What is
+/// answered here is consumed and its answer encoded.
+async fn next(conn: &mut Conn, statements: &mut ClientStatements, known: &Known) -> Next {
+    loop {
+        match local_batch(conn.buffered()) {
+            Batch::Leave => return Next::Leave,
+            Batch::Transaction => return Next::Transaction,
+            Batch::Answer(len) => {
+                if answer_locally(conn, len, statements, known) {
+                    return Next::Local;
+                }
+                return Next::Transaction;
+            }
+            Batch::Incomplete => {}
+        }
+        if conn.fill().await.is_err() {
+            return Next::Leave;
+        }
+    }
+}
+
+enum Batch {
+    /// Terminate.
+    Leave,
+    /// Needs a server.
+    Transaction,
+    /// The first `len` bytes may be answered here.
+    Answer(usize),
+    /// Too early to tell.
+    Incomplete,
+}
+
+/// Classifies the buffered messages by their headers: a run of Parse and
+/// Close ended by Sync, or Sync/Flush alone, may be answered without a
+/// server; anything else starts a transaction.
+fn local_batch(buf: &[u8]) -> Batch {
+    let mut at = 0;
+    loop {
+        let Some(&tag) = buf.get(at) else {
+            return Batch::Incomplete;
+        };
+        if at == 0 && tag == b'X' {
+            return Batch::Leave;
+        }
+        if !matches!(tag, b'P' | b'C' | b'S' | b'H') || at > LOCAL_BATCH {
+            return Batch::Transaction;
+        }
+        let Ok(Some(h)) = fed::frame::header(&buf[at..], LOCAL_BATCH) else {
+            return if buf.len() - at < fed::frame::HEADER_LEN {
+                Batch::Incomplete
+            } else {
+                Batch::Transaction
+            };
+        };
+        if buf.len() - at < h.len {
+            return Batch::Incomplete;
+        }
+        at += h.len;
+        match tag {
+            b'S' => return Batch::Answer(at),
+            // A lone Flush asks for nothing; after a Parse it asks for the
+            // answer now, which a server gives.
+            b'H' if at == h.len => return Batch::Answer(at),
+            b'H' => return Batch::Transaction,
+            _ => {}
+        }
+    }
+}
+
+/// Answers the first `len` buffered bytes (see [`local_batch`]) if every
+/// Parse in them can be; consumes them then, else leaves them untouched.
+fn answer_locally(
+    conn: &mut Conn,
+    len: usize,
+    statements: &mut ClientStatements,
+    known: &Known,
+) -> bool {
+    let messages = || {
+        let buf = &conn.buffered()[..len];
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let h = fed::frame::header(&buf[at..], usize::MAX).ok().flatten()?;
+            let msg = (h.tag, &buf[at + fed::frame::HEADER_LEN..at + h.len]);
+            at += h.len;
+            Some(msg)
+        })
+    };
+    let mut names = Vec::new();
+    for (tag, body) in messages() {
+        let ok = match tag {
+            b'P' => {
+                let name = body.split(|&b| b == 0).next().unwrap_or_default();
+                let fresh = !names.contains(&name);
+                names.push(name);
+                fresh && statements.can_parse_locally(body, known)
+            }
+            b'C' => ClientStatements::can_close_locally(body),
+            _ => true,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    let mut replies = bytes::BytesMut::new();
+    for (tag, body) in messages() {
+        match tag {
+            b'P' => {
+                statements.parse_locally(body);
+                backend::ParseComplete {}.encode(&mut replies);
+            }
+            b'C' => {
+                statements.close_locally(body);
+                backend::CloseComplete {}.encode(&mut replies);
+            }
+            b'S' => backend::ReadyForQuery { status: b'I' }.encode(&mut replies),
+            _ => {}
+        }
+    }
+    let _ = conn.rbuf_mut().split_to(len);
+    conn.out().extend_from_slice(&replies);
+    true
+}
+
+/// The parameters to tell a client at startup: a server's, after the
+/// client's tracked startup parameters are applied to it. Learned once per
+/// distinct set of such parameters, then answered from the pool's cache.
+async fn startup_params(
+    params: &[(String, String)],
+    entry: &PoolEntry,
+    ticket: &mut rob::Ticket,
+) -> Result<spool::Params, ClientError> {
+    let key: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| entry.tracked.iter().any(|t| t.eq_ignore_ascii_case(k)))
+        .cloned()
+        .collect();
+    if let Some(p) = entry.startup_params.lock().get(&key) {
+        return Ok(p.clone());
+    }
+    let mut guard = entry.pool.acquire(ticket).await?;
+    let wanted = key.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Some(sql) = crate::params::sync_query(wanted, guard.server_ref().params())
+        && let Err(e) = guard.server().query(&sql).await
+    {
+        guard.release(false).await;
+        return Err(sync_error(e));
+    }
+    let told = guard.server_ref().params().clone();
+    // The server now holds this client's startup values: remembered as the
+    // ps state of whoever gets it next, so nothing is lost.
+    guard.release(false).await;
+    let mut cache = entry.startup_params.lock();
+    if cache.len() >= STARTUP_CACHE {
+        cache.clear();
+    }
+    cache.insert(key, told.clone());
+    Ok(told)
+}
+
+fn sync_error(e: spool::Error) -> ClientError {
+    match &e {
+        spool::Error::Query { error, .. } => ClientError::fatal(
+            SqlState::from_code(error.code.as_bytes()).unwrap_or(SqlState::INVALID_PARAMETER_VALUE),
+            error.message.clone(),
+        ),
+        _ => ClientError::from(e),
+    }
+}

@@ -1,0 +1,343 @@
+//! Transaction pooling with real clients: many clients share few servers,
+//! and nothing a client does is lost when it moves or leaks to another.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+fn pool(db: &str, max: u32) -> String {
+    transaction_pool(cluster(), db, SCRAM, max, "")
+}
+
+async fn client(g: &Pggat, db: &str) -> tokio_postgres::Client {
+    g.connect(SCRAM.name, SCRAM.password, db)
+        .await
+        .expect("connect through pggat")
+}
+
+/// The backend pid serving a one-statement transaction.
+async fn backend_pid(c: &tokio_postgres::Client) -> i32 {
+    c.query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn prepared_statements_from_fifty_clients_over_five_servers() {
+    let g = Pggat::start(&pool("txprep", 5)).await;
+    let mut tasks = Vec::new();
+    for id in 0..50i32 {
+        let c = client(&g, "txprep").await;
+        tasks.push(tokio::spawn(async move {
+            let add = c.prepare("SELECT $1::int4 + $2::int4").await.unwrap();
+            let echo = c
+                .prepare("SELECT $1::text || '-' || $2::int4::text")
+                .await
+                .unwrap();
+            let rows = c
+                .prepare("SELECT g FROM generate_series(1, $1::int4) g")
+                .await
+                .unwrap();
+            for i in 0..40i32 {
+                let v: i32 = c.query_one(&add, &[&id, &i]).await.unwrap().get(0);
+                assert_eq!(v, id + i);
+                let s: String = c
+                    .query_one(&echo, &[&format!("c{id}"), &i])
+                    .await
+                    .unwrap()
+                    .get(0);
+                assert_eq!(s, format!("c{id}-{i}"));
+                let n = c.query(&rows, &[&(i % 7 + 1)]).await.unwrap();
+                assert_eq!(n.len() as i32, i % 7 + 1);
+                assert_eq!(n.last().unwrap().get::<_, i32>(0), i % 7 + 1);
+            }
+            // And inside explicit transactions, with an error in one.
+            c.batch_execute("BEGIN").await.unwrap();
+            let v: i32 = c.query_one(&add, &[&id, &1]).await.unwrap().get(0);
+            assert_eq!(v, id + 1);
+            assert!(c.query_one("SELECT 1/0", &[]).await.is_err());
+            c.batch_execute("ROLLBACK").await.unwrap();
+            let v: i32 = c.query_one(&add, &[&id, &2]).await.unwrap().get(0);
+            assert_eq!(v, id + 2);
+            c
+        }));
+    }
+    let mut clients = Vec::new();
+    for t in tasks {
+        clients.push(t.await.expect("client task"));
+    }
+    assert!(
+        g.live_servers() <= 5,
+        "{} servers for 50 clients",
+        g.live_servers()
+    );
+    drop(clients);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn clients_share_servers_between_transactions() {
+    let g = Pggat::start(&pool("txshare", 1)).await;
+    let a = client(&g, "txshare").await;
+    let b = client(&g, "txshare").await;
+    // One server: both clients run on it, one transaction at a time.
+    assert_eq!(backend_pid(&a).await, backend_pid(&b).await);
+    // A transaction holds the server: b waits until a commits.
+    a.batch_execute("BEGIN; SELECT 1").await.unwrap();
+    let waiting = tokio::spawn(async move {
+        let pid = backend_pid(&b).await;
+        (b, pid)
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "b ran while a held the only server");
+    let apid: i32 = a
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    a.batch_execute("COMMIT").await.unwrap();
+    let (b, bpid) = waiting.await.unwrap();
+    assert_eq!(apid, bpid);
+    drop((a, b));
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn settings_follow_their_client_and_never_leak() {
+    let g = Pggat::start(&pool("txset", 3)).await;
+    let a = client(&g, "txset").await;
+    a.batch_execute(
+        "SET application_name = 'client_a'; SET TimeZone = 'Asia/Tokyo'; SET statement_timeout = '4321ms'",
+    )
+    .await
+    .unwrap();
+    let mut others = Vec::new();
+    for _ in 0..20 {
+        others.push(client(&g, "txset").await);
+    }
+    let check_a = async |a: &tokio_postgres::Client| {
+        let row = a
+            .query_one(
+                "SELECT current_setting('application_name'), current_setting('TimeZone'), current_setting('statement_timeout')",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "client_a");
+        assert_eq!(row.get::<_, String>(1), "Asia/Tokyo");
+        assert_eq!(row.get::<_, String>(2), "4321ms");
+    };
+    let mut tasks = Vec::new();
+    for c in others {
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                let row = c
+                    .query_one(
+                        "SELECT current_setting('application_name'), current_setting('statement_timeout')",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                assert_ne!(row.get::<_, String>(0), "client_a");
+                assert_eq!(row.get::<_, String>(1), "0");
+            }
+            c
+        }));
+    }
+    for _ in 0..50 {
+        check_a(&a).await;
+    }
+    let mut others = Vec::new();
+    for t in tasks {
+        others.push(t.await.expect("other client"));
+    }
+    // RESET takes it back, for a and only a.
+    a.batch_execute("RESET statement_timeout").await.unwrap();
+    let v: String = a
+        .query_one("SELECT current_setting('statement_timeout')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, "0");
+    drop((a, others));
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_set_rolled_back_is_forgotten() {
+    let g = Pggat::start(&pool("txsetrb", 2)).await;
+    let a = client(&g, "txsetrb").await;
+    a.batch_execute("BEGIN; SET work_mem = '7MB'; ROLLBACK")
+        .await
+        .unwrap();
+    a.batch_execute("BEGIN; SET work_mem = '9MB'; COMMIT")
+        .await
+        .unwrap();
+    let b = client(&g, "txsetrb").await;
+    for _ in 0..10 {
+        let v: String = a.query_one("SHOW work_mem", &[]).await.unwrap().get(0);
+        assert_eq!(v, "9MB");
+        let v: String = b.query_one("SHOW work_mem", &[]).await.unwrap().get(0);
+        assert_eq!(v, "4MB");
+    }
+    drop((a, b));
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_temp_table_pins_the_client_to_its_server() {
+    let g = Pggat::start(&pool("txpin", 2)).await;
+    let a = client(&g, "txpin").await;
+    a.batch_execute("CREATE TEMP TABLE mine(x int); INSERT INTO mine VALUES (42)")
+        .await
+        .unwrap();
+    let pid = backend_pid(&a).await;
+    let b = client(&g, "txpin").await;
+    for _ in 0..20 {
+        let v: i32 = a.query_one("SELECT x FROM mine", &[]).await.unwrap().get(0);
+        assert_eq!(v, 42);
+        assert_eq!(backend_pid(&a).await, pid);
+        assert_ne!(backend_pid(&b).await, pid, "b got a's pinned server");
+        let e = b.query_one("SELECT x FROM mine", &[]).await.unwrap_err();
+        assert_eq!(sqlstate(&e).as_deref(), Some("42P01"));
+    }
+    // DISCARD ALL unpins: the temp table is gone and the server is shared again.
+    a.batch_execute("DISCARD ALL").await.unwrap();
+    drop(a);
+    let pids: std::collections::HashSet<i32> = {
+        let mut s = std::collections::HashSet::new();
+        for _ in 0..10 {
+            s.insert(backend_pid(&b).await);
+        }
+        s
+    };
+    assert!(!pids.is_empty());
+    drop(b);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn pinning_refused_when_the_pool_says_so() {
+    let g = Pggat::start(&transaction_pool(
+        cluster(),
+        "txnopin",
+        SCRAM,
+        2,
+        "            pin_session_state off",
+    ))
+    .await;
+    let a = client(&g, "txnopin").await;
+    let e = a
+        .batch_execute("CREATE TEMP TABLE t(x int)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e).as_deref(), Some("0A000"), "{e:?}");
+    assert!(message(&e).contains("temporary table"), "{}", message(&e));
+    // Extended protocol too, and the connection stays usable.
+    let e = a.prepare("LISTEN chan").await.unwrap_err();
+    assert_eq!(sqlstate(&e).as_deref(), Some("0A000"), "{e:?}");
+    let v: i32 = a.query_one("SELECT 7", &[]).await.unwrap().get(0);
+    assert_eq!(v, 7);
+    drop(a);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn psql_through_a_transaction_pool() {
+    let g = Pggat::start(&pool("txpsql", 2)).await;
+    let sql = "SELECT 1; BEGIN; SELECT 2; COMMIT; SELECT 3";
+    let out = g
+        .psql(SCRAM.name, SCRAM.password, "txpsql", &["-c", sql])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1\nBEGIN\n2\nCOMMIT\n3"
+    );
+    let input = "\\set ON_ERROR_STOP 0\nSELECT 1/0;\nBEGIN;\nSELECT 1/0;\nSELECT 5;\nROLLBACK;\nSELECT 6;\nCOPY (SELECT g FROM generate_series(1,3) g) TO STDOUT;\n";
+    let out = crate::harness::psql(
+        g.addr,
+        SCRAM.name,
+        SCRAM.password,
+        "txpsql",
+        &["-f", "-"],
+        Some(input),
+    )
+    .await;
+    let direct = crate::harness::psql(
+        cluster().address().parse().unwrap(),
+        SCRAM.name,
+        SCRAM.password,
+        "postgres",
+        &["-f", "-"],
+        Some(input),
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&direct.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&direct.stderr)
+    );
+    g.shutdown().await;
+}
+
+/// Runs pgbench against `addr` with `args`, on a blocking thread.
+async fn pgbench(addr: std::net::SocketAddr, args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(pggat::cluster::bin_dir().unwrap().join("pgbench"))
+            .arg("-h")
+            .arg(addr.ip().to_string())
+            .arg("-p")
+            .arg(addr.port().to_string())
+            .arg("-U")
+            .arg(SCRAM.name)
+            .args(&args)
+            .arg("txbench")
+            .env("PGPASSWORD", SCRAM.password)
+            .output()
+            .expect("run pgbench")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn pgbench_in_every_query_mode_has_no_failures() {
+    let g = Pggat::start(&pool("txbench", 4)).await;
+    // Initialised through pggat too: COPY, DDL and VACUUM in transaction mode.
+    let init = pgbench(g.addr, &["-i", "-s", "1", "-q"]).await;
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    for mode in ["simple", "extended", "prepared"] {
+        let out = pgbench(g.addr, &["-M", mode, "-c", "8", "-j", "2", "-t", "150"]).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "-M {mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("number of transactions actually processed: 1200/1200"),
+            "-M {mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("number of failed transactions: 0 "),
+            "-M {mode}: {stdout}"
+        );
+    }
+    assert!(g.live_servers() <= 4);
+    g.shutdown().await;
+}
