@@ -270,7 +270,11 @@ fn answer_locally(
                 let name = body.split(|&b| b == 0).next().unwrap_or_default();
                 let fresh = !names.contains(&name);
                 names.push(name);
-                fresh && statements.can_parse_locally(body, known)
+                // Statements that change settings or pin are seen by ps,
+                // which runs on the way to a server.
+                let effects = fed::messages::frontend::Parse::decode(body)
+                    .map_or(true, |p| fed::sql::has_effects(p.query));
+                fresh && !effects && statements.can_parse_locally(body, known)
             }
             b'C' => ClientStatements::can_close_locally(body),
             _ => true,

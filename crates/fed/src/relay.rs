@@ -116,6 +116,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
             server,
             pipeline,
             mw,
+            client_tags,
             server_tags,
             down,
             mode,
@@ -171,7 +172,10 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 // Hooks see swallowed errors too (an error changes the
                 // server's state), but cannot let them through.
                 let verdict = if server_tags.contains(h.tag) && (!swallow || h.tag == b'E') {
-                    mw.on_server(h.tag, &msg[frame::HEADER_LEN..], &mut ctx)
+                    let v = mw.on_server(h.tag, &msg[frame::HEADER_LEN..], &mut ctx);
+                    *client_tags = mw.client_tags();
+                    *server_tags = mw.server_tags();
+                    v
                 } else {
                     Verdict::Pass
                 };
@@ -194,7 +198,11 @@ impl<'a, M: Middleware> Relay<'a, M> {
                     server,
                     pipeline,
                 };
-                match mw.on_server(h.tag, &msg[frame::HEADER_LEN..], &mut ctx) {
+                let verdict = mw.on_server(h.tag, &msg[frame::HEADER_LEN..], &mut ctx);
+                // What a hook wants to see may change with what it saw.
+                *client_tags = mw.client_tags();
+                *server_tags = mw.server_tags();
+                match verdict {
                     Verdict::Pass => client.push(msg),
                     Verdict::Drop => {}
                     Verdict::Stop => *stop = Some(Outcome::Stopped(msg)),
@@ -221,6 +229,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
             pipeline,
             mw,
             client_tags,
+            server_tags,
             up,
             stop,
             ..
@@ -268,7 +277,10 @@ impl<'a, M: Middleware> Relay<'a, M> {
                     server,
                     pipeline,
                 };
-                match mw.on_client(h.tag, &msg[frame::HEADER_LEN..], &mut ctx) {
+                let verdict = mw.on_client(h.tag, &msg[frame::HEADER_LEN..], &mut ctx);
+                *client_tags = mw.client_tags();
+                *server_tags = mw.server_tags();
+                match verdict {
                     Verdict::Pass => {
                         pipeline.client_sent(h.tag);
                         server.push(msg);

@@ -374,9 +374,14 @@ impl<'a> Eqp<'a> {
         let evicted = self
             .server
             .insert(stmt.hash, ctx.pipeline().batch_sending());
-        if let Some(old) = evicted {
-            ctx.inject(|b| close_statement(b, format!("pggat_{old:032x}").as_bytes()));
-        }
+        // The server may still have it when our bookkeeping forgot it after
+        // an error: closing first makes the Parse safe either way.
+        ctx.inject(|b| {
+            if let Some(old) = evicted {
+                close_statement(b, format!("pggat_{old:032x}").as_bytes());
+            }
+            close_statement(b, &stmt.name);
+        });
         self.client.awaiting.push_back((
             ctx.pipeline().batch_sending(),
             Some((parse.statement.into(), stmt.hash)),
