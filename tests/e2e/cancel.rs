@@ -7,24 +7,32 @@ use crate::harness::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_interrupts_only_the_callers_query() {
     let g = Pggat::start(&session_pool(cluster(), "canceldb", SCRAM, 4)).await;
-    let a = g
-        .connect(SCRAM.name, SCRAM.password, "canceldb")
-        .await
-        .unwrap();
-    let b = g
-        .connect(SCRAM.name, SCRAM.password, "canceldb")
-        .await
-        .unwrap();
+    cancel_only_the_caller(g, "canceldb", 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_in_transaction_mode_reaches_the_server_running_the_query() {
+    let g = Pggat::start(&transaction_pool(cluster(), "canceltx", SCRAM, 2, "")).await;
+    cancel_only_the_caller(g, "canceltx", 31).await;
+}
+
+/// Client a runs `pg_sleep(secs)`, b a short query; a's cancel stops a's
+/// query only.
+async fn cancel_only_the_caller(g: Pggat, db: &str, secs: u32) {
+    let a = g.connect(SCRAM.name, SCRAM.password, db).await.unwrap();
+    let b = g.connect(SCRAM.name, SCRAM.password, db).await.unwrap();
     let token = a.cancel_token();
     let started = Instant::now();
-    let a_query = tokio::spawn(async move { a.simple_query("SELECT pg_sleep(30)").await });
+    let sleep = format!("SELECT pg_sleep({secs})");
+    let a_sleep = sleep.clone();
+    let a_query = tokio::spawn(async move { a.simple_query(&a_sleep).await });
     let b_query =
         tokio::spawn(async move { b.simple_query("SELECT pg_sleep(1.5), 'b done'").await });
     // Wait until a's query is really running on its server.
     assert!(
         eventually(Duration::from_secs(10), async || {
             cluster()
-                .sql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")
+                .sql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE query = '{sleep}' AND state = 'active'"))
                 .unwrap()
                 == "1"
         })
