@@ -1,40 +1,43 @@
 //! Applying a client's startup parameters to the server that serves it.
 
-use std::fmt::Write as _;
+use fed::sqlstate::SqlState;
 
-/// Parameters a server assigns itself at login that clients may not set.
-const NOT_SETTABLE: &[&str] = &[
-    "is_superuser",
-    "session_authorization",
-    "server_version",
-    "server_encoding",
-];
+use crate::errors::ClientError;
 
 /// The `SELECT set_config(...)` that gives `server` the client's values for
-/// `wanted`, or `None` when it already has them all. `set_config` takes each
-/// value in its text form, exactly as a startup packet or ParameterStatus
-/// carries it (a `SET x = '...'` would mangle list values like search_path).
+/// `wanted`, or `None` when it already has them all.
 pub fn sync_query<'a>(
     wanted: impl IntoIterator<Item = (&'a str, &'a str)>,
     server: &spool::Params,
 ) -> Option<String> {
     let mut sql = String::new();
-    for (name, value) in wanted {
-        if NOT_SETTABLE.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            continue;
-        }
-        if server.get(name) == Some(value) {
-            continue;
-        }
-        sql.push_str(if sql.is_empty() { "SELECT " } else { ", " });
-        let _ = write!(
-            sql,
-            "pg_catalog.set_config({}, {}, false)",
-            quote_literal(name),
-            quote_literal(value)
-        );
-    }
+    fed::middleware::ps::push_set_config(&mut sql, wanted, server);
     (!sql.is_empty()).then_some(sql)
+}
+
+/// Applies a client's startup parameters `wanted` to `server` (one query,
+/// only for values it lacks). A refusal becomes the client's FATAL error,
+/// with the server's SQLSTATE.
+pub async fn apply<'a>(
+    wanted: impl IntoIterator<Item = (&'a str, &'a str)>,
+    server: &mut spool::Server,
+) -> Result<(), ClientError> {
+    let sql = sync_query(wanted, server.params());
+    match sql {
+        Some(sql) => server.query(&sql).await.map_err(refused),
+        None => Ok(()),
+    }
+}
+
+/// The client's error for a settings query a server refused.
+pub fn refused(e: spool::Error) -> ClientError {
+    match &e {
+        spool::Error::Query { error, .. } => ClientError::fatal(
+            SqlState::from_code(error.code.as_bytes()).unwrap_or(SqlState::INVALID_PARAMETER_VALUE),
+            error.message.clone(),
+        ),
+        _ => ClientError::from(e),
+    }
 }
 
 pub use fed::middleware::ps::quote_literal;

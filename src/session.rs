@@ -99,41 +99,12 @@ async fn session_pooling(
     };
 
     let wanted = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    if let Some(sql) = crate::params::sync_query(wanted, guard.server_ref().params())
-        && let Err(e) = guard.server().query(&sql).await
-    {
-        let err = match &e {
-            spool::Error::Query { error, .. } => ClientError::fatal(
-                SqlState::from_code(error.code.as_bytes())
-                    .unwrap_or(SqlState::INVALID_PARAMETER_VALUE),
-                error.message.clone(),
-            ),
-            _ => ClientError::from(e),
-        };
+    if let Err(e) = crate::params::apply(wanted, guard.server()).await {
         guard.release(true).await;
-        return Err(err);
+        return Err(e);
     }
-
-    for (name, value) in guard.server_ref().params().iter() {
-        backend::ParameterStatus {
-            name: name.as_bytes(),
-            value: value.as_bytes(),
-        }
-        .encode(conn.out());
-    }
-    let (pid, secret) = registration.key();
-    backend::BackendKeyData {
-        process_id: pid,
-        secret_key: secret,
-    }
-    .encode(conn.out());
-    backend::ReadyForQuery { status: b'I' }.encode(conn.out());
-
-    let server = guard.server_ref();
-    registration.hold(Target {
-        address: server.address().clone(),
-        key: server.backend_key(),
-    });
+    startup_reply(conn, guard.server_ref().params(), registration);
+    hold_cancels(registration, guard.server_ref());
     let outcome = {
         let parts = guard.server().parts();
         let relay = Relay::new(conn, parts.conn, parts.pipeline, Unterminate, Mode::Session);
@@ -158,16 +129,46 @@ async fn session_pooling(
             guard.release(true).await;
             Err(gone())
         }
-        Some(Outcome::ServerGone(e)) => {
-            let addr = guard.server_ref().address().to_string();
-            tracing::warn!(pool = %entry.name, server = %addr, error = %e, "server connection lost");
-            guard.discard();
-            Err(ClientError::fatal(
-                SqlState::CONNECTION_FAILURE,
-                format!("server {addr} closed the connection unexpectedly"),
-            ))
-        }
+        Some(Outcome::ServerGone(e)) => Err(server_lost(guard, &entry.name, &e)),
     }
+}
+
+/// Ends startup: the parameters the client is told, its cancel key, and
+/// ReadyForQuery.
+pub(crate) fn startup_reply(conn: &mut Conn, params: &spool::Params, registration: &Registration) {
+    for (name, value) in params.iter() {
+        backend::ParameterStatus {
+            name: name.as_bytes(),
+            value: value.as_bytes(),
+        }
+        .encode(conn.out());
+    }
+    let (pid, secret) = registration.key();
+    backend::BackendKeyData {
+        process_id: pid,
+        secret_key: secret,
+    }
+    .encode(conn.out());
+    backend::ReadyForQuery { status: b'I' }.encode(conn.out());
+}
+
+/// Points the client's cancel requests at the server it now holds.
+pub(crate) fn hold_cancels(registration: &Registration, server: &spool::Server) {
+    registration.hold(Target {
+        address: server.address().clone(),
+        key: server.backend_key(),
+    });
+}
+
+/// Closes a server that failed mid-use; the client's error names it.
+pub(crate) fn server_lost(guard: spool::Guard, pool: &str, e: &fed::Error) -> ClientError {
+    let addr = guard.server_ref().address().to_string();
+    tracing::warn!(pool = %pool, server = %addr, error = %e, "server connection lost");
+    guard.discard();
+    ClientError::fatal(
+        SqlState::CONNECTION_FAILURE,
+        format!("server {addr} closed the connection unexpectedly"),
+    )
 }
 
 pub(crate) fn gone() -> ClientError {

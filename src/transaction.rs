@@ -16,14 +16,13 @@ use fed::messages::backend;
 use fed::middleware::eqp::{ClientStatements, Eqp, Known};
 use fed::middleware::ps::{ClientSettings, Ps};
 use fed::middleware::unterminate::Unterminate;
-use fed::sqlstate::SqlState;
 use fed::{Conn, Mode, Outcome, Relay};
 
 use crate::app::Shared;
-use crate::cancel::{Registration, Target};
+use crate::cancel::Registration;
 use crate::errors::ClientError;
 use crate::route::PoolEntry;
-use crate::session::{gone, shutdown_error};
+use crate::session::{gone, hold_cancels, server_lost, shutdown_error, startup_reply};
 
 /// Most distinct startup-parameter sets remembered per pool.
 const STARTUP_CACHE: usize = 256;
@@ -49,20 +48,7 @@ pub async fn serve(
 ) -> Result<(), ClientError> {
     let mut ticket = rob::Ticket::new();
     let told = startup_params(params, entry, &mut ticket).await?;
-    for (name, value) in told.iter() {
-        backend::ParameterStatus {
-            name: name.as_bytes(),
-            value: value.as_bytes(),
-        }
-        .encode(conn.out());
-    }
-    let (pid, secret) = registration.key();
-    backend::BackendKeyData {
-        process_id: pid,
-        secret_key: secret,
-    }
-    .encode(conn.out());
-    backend::ReadyForQuery { status: b'I' }.encode(conn.out());
+    startup_reply(conn, &told, registration);
 
     let mut settings = ClientSettings::new(told);
     let mut statements = ClientStatements::default();
@@ -100,16 +86,11 @@ pub async fn serve(
             if let Err(e) = server.query(&sql).await {
                 tracing::warn!(pool = %entry.name, error = %e, "could not sync a client's settings onto a server");
                 guard.release(false).await;
-                return Err(sync_error(e));
+                return Err(crate::params::refused(e));
             }
             settings.synced(guard.server().parts().settings);
         }
-
-        let server = guard.server_ref();
-        registration.hold(Target {
-            address: server.address().clone(),
-            key: server.backend_key(),
-        });
+        hold_cancels(registration, guard.server_ref());
         let outcome = {
             let parts = guard.server().parts();
             let mw = (
@@ -149,26 +130,15 @@ pub async fn serve(
                 return Ok(());
             }
             None => {
-                settings.abandon();
-                statements.abandon();
                 guard.release(false).await;
                 return Err(shutdown_error());
             }
             Some(Outcome::ClientGone(e)) => {
                 tracing::debug!(pool = %entry.name, error = %e, "client left mid-transaction");
-                statements.abandon();
                 guard.release(false).await;
                 return Err(gone());
             }
-            Some(Outcome::ServerGone(e)) => {
-                let addr = guard.server_ref().address().to_string();
-                tracing::warn!(pool = %entry.name, server = %addr, error = %e, "server connection lost");
-                guard.discard();
-                return Err(ClientError::fatal(
-                    SqlState::CONNECTION_FAILURE,
-                    format!("server {addr} closed the connection unexpectedly"),
-                ));
-            }
+            Some(Outcome::ServerGone(e)) => return Err(server_lost(guard, &entry.name, &e)),
         }
     }
 }
@@ -267,14 +237,16 @@ fn answer_locally(
     for (tag, body) in messages() {
         let ok = match tag {
             b'P' => {
-                let name = body.split(|&b| b == 0).next().unwrap_or_default();
-                let fresh = !names.contains(&name);
-                names.push(name);
+                let Ok(parse) = fed::messages::frontend::Parse::decode(body) else {
+                    return false;
+                };
+                let fresh = !names.contains(&parse.statement);
+                names.push(parse.statement);
                 // Statements that change settings or pin are seen by ps,
                 // which runs on the way to a server.
-                let effects = fed::messages::frontend::Parse::decode(body)
-                    .map_or(true, |p| fed::sql::has_effects(p.query));
-                fresh && !effects && statements.can_parse_locally(body, known)
+                fresh
+                    && !fed::sql::has_effects(parse.query)
+                    && statements.can_parse_locally(body, known)
             }
             b'C' => ClientStatements::can_close_locally(body),
             _ => true,
@@ -321,11 +293,9 @@ async fn startup_params(
     }
     let mut guard = entry.pool.acquire(ticket).await?;
     let wanted = key.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    if let Some(sql) = crate::params::sync_query(wanted, guard.server_ref().params())
-        && let Err(e) = guard.server().query(&sql).await
-    {
+    if let Err(e) = crate::params::apply(wanted, guard.server()).await {
         guard.release(false).await;
-        return Err(sync_error(e));
+        return Err(e);
     }
     let told = guard.server_ref().params().clone();
     // The server now holds this client's startup values: remembered as the
@@ -337,14 +307,4 @@ async fn startup_params(
     }
     cache.insert(key, told.clone());
     Ok(told)
-}
-
-fn sync_error(e: spool::Error) -> ClientError {
-    match &e {
-        spool::Error::Query { error, .. } => ClientError::fatal(
-            SqlState::from_code(error.code.as_bytes()).unwrap_or(SqlState::INVALID_PARAMETER_VALUE),
-            error.message.clone(),
-        ),
-        _ => ClientError::from(e),
-    }
 }

@@ -11,20 +11,14 @@ Env: PGGAT_DSN (required)  postgres://user:password@127.0.0.1:PORT/dbname
      CHECK_CONNS (20), CHECK_ITERS (200), CHECK_TIMEOUT seconds (300)
 Exit 0 only if every check passed.
 """
-import asyncio
 import datetime as dt
 import decimal
 import json
-import os
 import sys
-import time
 
 import asyncpg
 
-DRIVER = "asyncpg"
-CONNS = int(os.environ.get("CHECK_CONNS", "20"))
-ITERS = int(os.environ.get("CHECK_ITERS", "200"))
-TIMEOUT = float(os.environ.get("CHECK_TIMEOUT", "300"))
+from checklib import ITERS, NUM_CTX, BaseWorker, run
 
 Q_DOUBLE = "select $1::int * 2"
 Q_CONCAT = "select $1::text || 'x'"
@@ -41,33 +35,8 @@ Q_STMT_TIMEOUT = "select current_setting('statement_timeout')"
 Q_SHOW_TIMEOUT = "SHOW statement_timeout"
 
 
-NUM_CTX = decimal.Context(prec=100)  # exact numeric arithmetic for expectations
-
-
-def describe(got, want):
-    """Short description of a mismatch (only differing positions for sequences)."""
-    if isinstance(got, (list, tuple)) and isinstance(want, (list, tuple)) and len(got) == len(want):
-        return "; ".join(f"[{k}] expected {w!r}, got {g!r}" for k, (g, w) in enumerate(zip(got, want)) if g != w)
-    return f"expected {want!r}, got {got!r}"
-
-
-class CheckFailure(Exception):
-    pass
-
-
-class Worker:
-    def __init__(self, wid):
-        self.wid = wid
-        self.checked = 0
-        self.appname = f"drv_{DRIVER}_{wid}"
-        self.ctx = "connect"
-
-    def check(self, what, got, want):
-        if got != want:
-            raise CheckFailure(
-                f"MISMATCH [{DRIVER} worker={self.wid} {self.ctx}] {what!r}: {describe(got, want)}"
-            )
-        self.checked += 1
+class Worker(BaseWorker):
+    driver = "asyncpg"
 
     async def expect_error(self, what, exc_type, coro):
         try:
@@ -75,9 +44,7 @@ class Worker:
         except exc_type:
             self.checked += 1
             return
-        raise CheckFailure(
-            f"MISMATCH [{DRIVER} worker={self.wid} {self.ctx}] {what}: expected {exc_type.__name__}, got result {res!r}"
-        )
+        raise self.no_error(what, exc_type, res)
 
     async def plain(self, conn, i):
         """Cached prepared statements (default asyncpg path)."""
@@ -176,39 +143,5 @@ class Worker:
             await conn.close()
 
 
-async def main(dsn):
-    workers = [Worker(w) for w in range(1, CONNS + 1)]
-    results = await asyncio.wait_for(
-        asyncio.gather(*(w.run(dsn) for w in workers), return_exceptions=True), TIMEOUT
-    )
-    failures = [(w, r) for w, r in zip(workers, results) if isinstance(r, BaseException)]
-    return sum(w.checked for w in workers), failures
-
-
-def entry():
-    dsn = os.environ.get("PGGAT_DSN")
-    if not dsn:
-        print(f"FAIL {DRIVER}: PGGAT_DSN is not set")
-        return 1
-    t0 = time.monotonic()
-    try:
-        checked, failures = asyncio.run(main(dsn))
-    except asyncio.TimeoutError:
-        print(f"FAIL {DRIVER}: timed out after {TIMEOUT:.0f}s (CHECK_TIMEOUT)")
-        return 1
-    elapsed = time.monotonic() - t0
-    for w, exc in failures[:10]:
-        if isinstance(exc, CheckFailure):
-            print(f"FAIL {exc}")
-        else:
-            print(f"FAIL [{DRIVER} worker={w.wid} {w.ctx}] {type(exc).__name__}: {exc}")
-    if failures:
-        print(f"{DRIVER}: FAILED ({len(failures)}/{CONNS} connections failed, {checked} checks passed, "
-              f"{elapsed:.2f}s)")
-        return 1
-    print(f"{DRIVER}: OK {checked} queries checked over {CONNS} connections x {ITERS} iterations in {elapsed:.2f}s")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(entry())
+    sys.exit(run(Worker))

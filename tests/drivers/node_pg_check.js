@@ -15,11 +15,9 @@
 // Exit 0 only if every check passed.
 'use strict';
 const path = require('path');
-const os = require('os');
 const { createRequire } = require('module');
-const util = require('util');
+const { DRIVERS_DIR, ITERS, doubleDecimal, BaseWorker, run } = require('./checklib.cjs');
 
-const DRIVERS_DIR = process.env.DRIVERS_DIR || path.join(os.homedir(), '.cache', 'pggat-drivers');
 let pg;
 try {
   pg = createRequire(path.join(DRIVERS_DIR, 'node', 'package.json'))('pg');
@@ -27,11 +25,6 @@ try {
   console.log(`FAIL node-pg: cannot load 'pg' from ${DRIVERS_DIR}/node (run tests/drivers/setup.sh): ${e.message}`);
   process.exit(1);
 }
-
-const DRIVER = 'node-pg';
-const CONNS = parseInt(process.env.CHECK_CONNS || '20', 10);
-const ITERS = parseInt(process.env.CHECK_ITERS || '200', 10);
-const TIMEOUT = parseFloat(process.env.CHECK_TIMEOUT || '300');
 
 const Q = {
   double: { name: 'q_double', text: 'select $1::int * 2 as v' },
@@ -51,38 +44,9 @@ const Q = {
   showTimeout: { name: 'q_show_timeout', text: 'SHOW statement_timeout' },
 };
 
-// Exact decimal doubling of a non-negative decimal string (numeric comes back as a string).
-function doubleDecimal(s) {
-  const [ip, fp = ''] = s.split('.');
-  const scale = fp.length;
-  const r = (BigInt(ip + fp) * 2n).toString().padStart(scale + 1, '0');
-  return scale ? r.slice(0, r.length - scale) + '.' + r.slice(r.length - scale) : r;
-}
-
-class CheckFailure extends Error {}
-
-function describe(got, want) {
-  if (Array.isArray(got) && Array.isArray(want) && got.length === want.length) {
-    return got.map((g, k) => (util.isDeepStrictEqual(g, want[k]) ? null
-      : `[${k}] expected ${util.inspect(want[k])}, got ${util.inspect(g)}`)).filter(Boolean).join('; ');
-  }
-  return `expected ${util.inspect(want, { depth: 5 })}, got ${util.inspect(got, { depth: 5 })}`;
-}
-
-class Worker {
-  constructor(wid) {
-    this.wid = wid;
-    this.checked = 0;
-    this.appname = `drv_node_pg_${wid}`;
-    this.ctx = 'connect';
-  }
-
-  check(what, got, want) {
-    if (!util.isDeepStrictEqual(got, want)) {
-      throw new CheckFailure(`MISMATCH [${DRIVER} worker=${this.wid} ${this.ctx}] ${JSON.stringify(what)}: ${describe(got, want)}`);
-    }
-    this.checked++;
-  }
+class Worker extends BaseWorker {
+  static driver = 'node-pg';
+  static appTag = 'node_pg';
 
   async q(client, stmt, values) {
     return client.query({ name: stmt.name, text: stmt.text, values });
@@ -94,14 +58,7 @@ class Worker {
   }
 
   async expectError(what, sqlstate, client, stmt, values) {
-    let res;
-    try {
-      res = await this.q(client, stmt, values);
-    } catch (e) {
-      if (e.code === sqlstate) { this.checked++; return; }
-      throw new CheckFailure(`MISMATCH [${DRIVER} worker=${this.wid} ${this.ctx}] ${what}: expected SQLSTATE ${sqlstate}, got ${e.code}: ${e.message}`);
-    }
-    throw new CheckFailure(`MISMATCH [${DRIVER} worker=${this.wid} ${this.ctx}] ${what}: expected SQLSTATE ${sqlstate}, got rows ${JSON.stringify(res.rows)}`);
+    return super.expectError(what, sqlstate, this.q(client, stmt, values), (res) => res.rows);
   }
 
   async plain(c, i) {
@@ -206,43 +163,4 @@ class Worker {
   }
 }
 
-async function main() {
-  const dsn = process.env.PGGAT_DSN;
-  if (!dsn) {
-    console.log(`FAIL ${DRIVER}: PGGAT_DSN is not set`);
-    return 1;
-  }
-  const t0 = process.hrtime.bigint();
-  const workers = [];
-  for (let w = 1; w <= CONNS; w++) workers.push(new Worker(w));
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), TIMEOUT * 1000);
-  });
-  const all = Promise.allSettled(workers.map((w) => w.run(dsn)));
-  const results = await Promise.race([all, timeout]);
-  clearTimeout(timer);
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const checked = workers.reduce((s, w) => s + w.checked, 0);
-  if (results === 'timeout') {
-    console.log(`FAIL ${DRIVER}: timed out after ${TIMEOUT}s (CHECK_TIMEOUT); ${checked} checks had passed`);
-    return 1;
-  }
-  const failures = [];
-  results.forEach((r, k) => { if (r.status === 'rejected') failures.push([workers[k], r.reason]); });
-  for (const [w, e] of failures.slice(0, 10)) {
-    if (e instanceof CheckFailure) console.log(`FAIL ${e.message}`);
-    else console.log(`FAIL [${DRIVER} worker=${w.wid} ${w.ctx}] ${e && e.name}: ${e && (e.message || e.code || e)}`);
-  }
-  if (failures.length) {
-    console.log(`${DRIVER}: FAILED (${failures.length}/${CONNS} connections failed, ${checked} checks passed, ${elapsed.toFixed(2)}s)`);
-    return 1;
-  }
-  console.log(`${DRIVER}: OK ${checked} queries checked over ${CONNS} connections x ${ITERS} iterations in ${elapsed.toFixed(2)}s`);
-  return 0;
-}
-
-main().then((code) => process.exit(code), (e) => {
-  console.log(`FAIL ${DRIVER}: unexpected ${e && e.stack}`);
-  process.exit(1);
-});
+run(Worker);

@@ -16,12 +16,11 @@
 //      $DRIVERS_DIR/node/node_modules, see setup.sh)
 // Exit 0 only if every check passed.
 import path from 'node:path';
-import os from 'node:os';
-import util from 'node:util';
 import { pathToFileURL } from 'node:url';
+import checklib from './checklib.cjs';
 
+const { DRIVERS_DIR, ITERS, doubleDecimal, BaseWorker, run } = checklib;
 const DRIVER = 'postgres.js';
-const DRIVERS_DIR = process.env.DRIVERS_DIR || path.join(os.homedir(), '.cache', 'pggat-drivers');
 let postgres;
 try {
   postgres = (await import(pathToFileURL(path.join(DRIVERS_DIR, 'node', 'node_modules', 'postgres', 'src', 'index.js')).href)).default;
@@ -30,54 +29,11 @@ try {
   process.exit(1);
 }
 
-const CONNS = parseInt(process.env.CHECK_CONNS || '20', 10);
-const ITERS = parseInt(process.env.CHECK_ITERS || '200', 10);
-const TIMEOUT = parseFloat(process.env.CHECK_TIMEOUT || '300');
-
-class CheckFailure extends Error {}
 class Rollback extends Error {} // thrown to make sql.begin() issue ROLLBACK
 
-// Exact decimal doubling of a non-negative decimal string (numeric comes back as a string).
-function doubleDecimal(s) {
-  const [ip, fp = ''] = s.split('.');
-  const scale = fp.length;
-  const r = (BigInt(ip + fp) * 2n).toString().padStart(scale + 1, '0');
-  return scale ? r.slice(0, r.length - scale) + '.' + r.slice(r.length - scale) : r;
-}
-
-function describe(got, want) {
-  if (Array.isArray(got) && Array.isArray(want) && got.length === want.length) {
-    return got.map((g, k) => (util.isDeepStrictEqual(g, want[k]) ? null
-      : `[${k}] expected ${util.inspect(want[k])}, got ${util.inspect(g)}`)).filter(Boolean).join('; ');
-  }
-  return `expected ${util.inspect(want, { depth: 5 })}, got ${util.inspect(got, { depth: 5 })}`;
-}
-
-class Worker {
-  constructor(wid) {
-    this.wid = wid;
-    this.checked = 0;
-    this.appname = `drv_postgresjs_${wid}`;
-    this.ctx = 'connect';
-  }
-
-  check(what, got, want) {
-    if (!util.isDeepStrictEqual(got, want)) {
-      throw new CheckFailure(`MISMATCH [${DRIVER} worker=${this.wid} ${this.ctx}] ${what}: ${describe(got, want)}`);
-    }
-    this.checked++;
-  }
-
-  async expectError(what, sqlstate, promise) {
-    let res;
-    try {
-      res = await promise;
-    } catch (e) {
-      if (e.code === sqlstate) { this.checked++; return; }
-      throw new CheckFailure(`MISMATCH [${DRIVER} worker=${this.wid} ${this.ctx}] ${what}: expected SQLSTATE ${sqlstate}, got ${e.code}: ${e.message}`);
-    }
-    throw new CheckFailure(`MISMATCH [${DRIVER} worker=${this.wid} ${this.ctx}] ${what}: expected SQLSTATE ${sqlstate}, got rows ${JSON.stringify(res)}`);
-  }
+class Worker extends BaseWorker {
+  static driver = DRIVER;
+  static appTag = 'postgresjs';
 
   // `sql` is either the worker's postgres() instance or a sql.begin() scope.
   async plain(sql, i) {
@@ -197,42 +153,4 @@ class Worker {
   }
 }
 
-async function main() {
-  const dsn = process.env.PGGAT_DSN;
-  if (!dsn) {
-    console.log(`FAIL ${DRIVER}: PGGAT_DSN is not set`);
-    return 1;
-  }
-  const t0 = process.hrtime.bigint();
-  const workers = [];
-  for (let w = 1; w <= CONNS; w++) workers.push(new Worker(w));
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), TIMEOUT * 1000);
-  });
-  const results = await Promise.race([Promise.allSettled(workers.map((w) => w.run(dsn))), timeout]);
-  clearTimeout(timer);
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const checked = workers.reduce((s, w) => s + w.checked, 0);
-  if (results === 'timeout') {
-    console.log(`FAIL ${DRIVER}: timed out after ${TIMEOUT}s (CHECK_TIMEOUT); ${checked} checks had passed`);
-    return 1;
-  }
-  const failures = [];
-  results.forEach((r, k) => { if (r.status === 'rejected') failures.push([workers[k], r.reason]); });
-  for (const [w, e] of failures.slice(0, 10)) {
-    if (e instanceof CheckFailure) console.log(`FAIL ${e.message}`);
-    else console.log(`FAIL [${DRIVER} worker=${w.wid} ${w.ctx}] ${e && e.name}: ${e && (e.message || e.code || e)}`);
-  }
-  if (failures.length) {
-    console.log(`${DRIVER}: FAILED (${failures.length}/${CONNS} connections failed, ${checked} checks passed, ${elapsed.toFixed(2)}s)`);
-    return 1;
-  }
-  console.log(`${DRIVER}: OK ${checked} queries checked over ${CONNS} connections x ${ITERS} iterations in ${elapsed.toFixed(2)}s`);
-  return 0;
-}
-
-main().then((code) => process.exit(code), (e) => {
-  console.log(`FAIL ${DRIVER}: unexpected ${e && e.stack}`);
-  process.exit(1);
-});
+run(Worker);

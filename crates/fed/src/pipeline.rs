@@ -167,10 +167,14 @@ impl Pipeline {
         self.sent(tag, Swallow::Nothing);
     }
 
-    /// Records a message the pooler injected: its success response
-    /// (ParseComplete, CloseComplete, ...) is swallowed; an error is not.
-    pub fn injected(&mut self, tag: u8, swallow: Swallow) {
-        self.sent(tag, swallow);
+    /// Records every whole message in `frames` (encoded by the pooler, not
+    /// forwarded), with which of their responses the client must not see.
+    pub fn record_sent(&mut self, frames: &[u8], swallow: Swallow) {
+        let mut at = 0;
+        while let Ok(Some(h)) = crate::frame::header(&frames[at..], usize::MAX) {
+            self.sent(h.tag, swallow);
+            at += h.len;
+        }
     }
 
     /// The number of the batch (up to and including the next Query,
@@ -326,10 +330,9 @@ impl Pipeline {
             b'E' => {
                 self.copy_in = false;
                 self.copy_out = false;
-                let swallow =
-                    self.queue.iter().find(|e| e.owed()).map(|e| e.swallow) == Some(Swallow::All);
-                match self.head() {
-                    Some(p) if p.is_extended() => {
+                let head = self.queue.iter().copied().find(|e| e.owed());
+                match head {
+                    Some(e) if e.pending.is_extended() => {
                         // The server now skips to the next Sync, and the
                         // responses made up for skipped messages are void.
                         while let Some(e) = self.queue.front() {
@@ -347,7 +350,7 @@ impl Pipeline {
                     }
                     _ => {}
                 }
-                return swallow;
+                return head.is_some_and(|e| e.swallow == Swallow::All);
             }
             _ => {}
         }

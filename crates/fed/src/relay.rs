@@ -8,7 +8,9 @@
 //!
 //! For each direction the relay scans `(tag, len)` headers in the read buffer
 //! and forwards runs of messages as zero-copy slices. A message is split off
-//! on its own only when a middleware asked for its tag. Every tag is fed to
+//! on its own only when a middleware asked for its tag, when it answers a
+//! message the pooler injected (it is swallowed), or when a response the
+//! pooler made up is due right after it. Every tag is fed to
 //! the [`Pipeline`] so the relay knows, in transaction mode, the exact moment
 //! the server becomes idle. Writes are flushed when a direction runs out of
 //! buffered input, so a burst costs one syscall per side.
@@ -69,6 +71,29 @@ struct Lane {
     eof: bool,
 }
 
+impl Lane {
+    /// Forwards what has arrived of a large message being streamed from
+    /// `from` to `to`. Returns true once it is through (message scanning may
+    /// resume).
+    fn pass_through(&mut self, from: &mut Conn, to: &mut Conn) -> bool {
+        if self.passthrough > 0 {
+            let buf = from.rbuf_mut();
+            let n = self.passthrough.min(buf.len());
+            if n > 0 {
+                to.push(buf.split_to(n).freeze());
+                self.passthrough -= n;
+            }
+        }
+        self.passthrough == 0
+    }
+}
+
+/// What a hook wants to see may change with what it saw.
+fn refresh_tags<M: Middleware>(mw: &M, client_tags: &mut TagSet, server_tags: &mut TagSet) {
+    *client_tags = mw.client_tags();
+    *server_tags = mw.server_tags();
+}
+
 /// The relay future. See the module docs.
 pub struct Relay<'a, M> {
     client: &'a mut Conn,
@@ -124,16 +149,8 @@ impl<'a, M: Middleware> Relay<'a, M> {
             ..
         } = self;
         let max = server.max_message();
-        if down.passthrough > 0 {
-            let buf = server.rbuf_mut();
-            let n = down.passthrough.min(buf.len());
-            if n > 0 {
-                client.push(buf.split_to(n).freeze());
-                down.passthrough -= n;
-            }
-            if down.passthrough > 0 {
-                return Ok(false);
-            }
+        if !down.pass_through(server, client) {
+            return Ok(false);
         }
         let mut run = 0;
         let mut blocked = false;
@@ -156,25 +173,26 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 break;
             }
             let swallow = pipeline.server_sent(h.tag, buf.get(run + frame::HEADER_LEN).copied());
-            if swallow || pipeline.has_synthetic() {
-                // This message breaks the run: it is dropped, or responses
-                // made up by the pooler are due right after it.
+            // Hooks see swallowed errors too (an error changes the server's
+            // state), but cannot let them through.
+            let hooked = server_tags.contains(h.tag) && (!swallow || h.tag == b'E');
+            if swallow || hooked || pipeline.has_synthetic() {
+                // This message breaks the run: a hook looks at it, it is
+                // dropped, or responses made up by the pooler are due right
+                // after it.
                 if run > 0 {
                     client.push(buf.split_to(run).freeze());
                     run = 0;
                 }
                 let msg = server.rbuf_mut().split_to(h.len).freeze();
-                let mut ctx = Ctx {
-                    client,
-                    server,
-                    pipeline,
-                };
-                // Hooks see swallowed errors too (an error changes the
-                // server's state), but cannot let them through.
-                let verdict = if server_tags.contains(h.tag) && (!swallow || h.tag == b'E') {
+                let verdict = if hooked {
+                    let mut ctx = Ctx {
+                        client,
+                        server,
+                        pipeline,
+                    };
                     let v = mw.on_server(h.tag, &msg[frame::HEADER_LEN..], &mut ctx);
-                    *client_tags = mw.client_tags();
-                    *server_tags = mw.server_tags();
+                    refresh_tags(mw, client_tags, server_tags);
                     v
                 } else {
                     Verdict::Pass
@@ -186,26 +204,6 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 }
                 while let Some(b) = pipeline.take_synthetic() {
                     client.push(b);
-                }
-            } else if server_tags.contains(h.tag) {
-                if run > 0 {
-                    client.push(buf.split_to(run).freeze());
-                    run = 0;
-                }
-                let msg = server.rbuf_mut().split_to(h.len).freeze();
-                let mut ctx = Ctx {
-                    client,
-                    server,
-                    pipeline,
-                };
-                let verdict = mw.on_server(h.tag, &msg[frame::HEADER_LEN..], &mut ctx);
-                // What a hook wants to see may change with what it saw.
-                *client_tags = mw.client_tags();
-                *server_tags = mw.server_tags();
-                match verdict {
-                    Verdict::Pass => client.push(msg),
-                    Verdict::Drop => {}
-                    Verdict::Stop => *stop = Some(Outcome::Stopped(msg)),
                 }
             } else {
                 run += h.len;
@@ -235,16 +233,8 @@ impl<'a, M: Middleware> Relay<'a, M> {
             ..
         } = self;
         let max = client.max_message();
-        if up.passthrough > 0 {
-            let buf = client.rbuf_mut();
-            let n = up.passthrough.min(buf.len());
-            if n > 0 {
-                server.push(buf.split_to(n).freeze());
-                up.passthrough -= n;
-            }
-            if up.passthrough > 0 {
-                return Ok(false);
-            }
+        if !up.pass_through(client, server) {
+            return Ok(false);
         }
         let mut run = 0;
         let mut blocked = false;
@@ -278,8 +268,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
                     pipeline,
                 };
                 let verdict = mw.on_client(h.tag, &msg[frame::HEADER_LEN..], &mut ctx);
-                *client_tags = mw.client_tags();
-                *server_tags = mw.server_tags();
+                refresh_tags(mw, client_tags, server_tags);
                 match verdict {
                     Verdict::Pass => {
                         pipeline.client_sent(h.tag);

@@ -77,17 +77,13 @@ impl Guard {
             None if reset => self.pool.options().reset_query.clone(),
             None => None,
         };
-        self.release_with(query.is_some() || reset, query.as_deref())
-            .await
-    }
-
-    async fn release_with(mut self, clean: bool, query: Option<&str>) {
         let Some(server) = self.server.as_mut() else {
             return;
         };
-        let needs_cleaning = clean || !server.pipeline().is_idle();
-        if needs_cleaning {
-            let ok = server.reset(query, self.pool.options().reset_timeout).await;
+        if query.is_some() || reset || !server.pipeline().is_idle() {
+            let ok = server
+                .reset(query.as_deref(), self.pool.options().reset_timeout)
+                .await;
             if let Err(e) = ok {
                 tracing::info!(pool = %self.pool.options().name, server = server.id(), error = %e, "closing server that could not be reset");
                 server.mark_broken();

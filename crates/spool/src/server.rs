@@ -129,11 +129,6 @@ impl Server {
         &self.settings
     }
 
-    /// The prepared statements the server has, for eqp.
-    pub fn statements(&self) -> &ServerStatements {
-        &self.statements
-    }
-
     /// What the server still owes.
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
@@ -243,11 +238,8 @@ impl Server {
         let out = self.conn.out();
         let start = out.len();
         encode(out);
-        let mut at = start;
-        while let Ok(Some(h)) = fed::frame::header(&out[at..], usize::MAX) {
-            self.pipeline.client_sent(h.tag);
-            at += h.len;
-        }
+        self.pipeline
+            .record_sent(&out[start..], fed::pipeline::Swallow::Nothing);
     }
 
     /// Reads until nothing is owed, noting parameter changes; returns the

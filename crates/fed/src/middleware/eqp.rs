@@ -26,13 +26,13 @@
 //! Names the client never prepared pass through unchanged, so the server
 //! answers them with the error PostgreSQL would give.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Ctx, Middleware, Verdict};
+use super::{Ctx, Middleware, Verdict, split_two_cstrs};
 use crate::codec;
 use crate::frame::TagSet;
 use crate::messages::{backend, frontend};
@@ -57,8 +57,8 @@ impl Statement {
     fn new(parse_body: &[u8], name_len: usize, named: bool) -> Statement {
         let content = &parse_body[name_len + 1..];
         let hash = content_hash(content);
-        let name: Box<[u8]> = if named {
-            format!("pggat_{hash:032x}").into_bytes().into()
+        let name = if named {
+            server_name(hash)
         } else {
             Box::default()
         };
@@ -78,6 +78,11 @@ impl Statement {
     pub fn server_name(&self) -> &[u8] {
         &self.name
     }
+}
+
+/// The name a statement has on servers.
+fn server_name(hash: u128) -> Box<[u8]> {
+    format!("pggat_{hash:032x}").into_bytes().into()
 }
 
 /// 128 bits of two differently seeded SipHashes: collisions would make two
@@ -186,19 +191,17 @@ impl ClientStatements {
             self.named.remove(c.name);
         }
     }
-
-    /// Forgets Parses still in flight (the client left mid-batch).
-    pub fn abandon(&mut self) {
-        self.awaiting.clear();
-    }
 }
 
 /// The statements one server has, least recently used first out.
+///
+/// Each statement carries the tick of its last use: using one (every Bind)
+/// is a map update, and the oldest is only searched for when the server is
+/// full and another must come in.
 #[derive(Debug)]
 pub struct ServerStatements {
     capacity: usize,
-    by_hash: HashMap<u128, u64>,
-    by_use: BTreeMap<u64, u128>,
+    last_used: HashMap<u128, u64>,
     tick: u64,
     /// Content of the server's unnamed statement, when known.
     unnamed: Option<u128>,
@@ -218,8 +221,7 @@ impl ServerStatements {
     pub fn with_capacity(capacity: usize) -> Self {
         ServerStatements {
             capacity: capacity.max(1),
-            by_hash: HashMap::new(),
-            by_use: BTreeMap::new(),
+            last_used: HashMap::new(),
             tick: 0,
             unnamed: None,
             unconfirmed: Vec::new(),
@@ -228,55 +230,53 @@ impl ServerStatements {
 
     /// Number of statements the server has.
     pub fn len(&self) -> usize {
-        self.by_hash.len()
+        self.last_used.len()
     }
 
     /// Whether it has none.
     pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
+        self.last_used.is_empty()
     }
 
     /// Forgets everything: the session was reset (DISCARD ALL).
     pub fn clear(&mut self) {
-        self.by_hash.clear();
-        self.by_use.clear();
+        self.last_used.clear();
         self.unnamed = None;
         self.unconfirmed.clear();
     }
 
     fn has(&mut self, hash: u128) -> bool {
-        let Some(t) = self.by_hash.get_mut(&hash) else {
+        let Some(t) = self.last_used.get_mut(&hash) else {
             return false;
         };
         self.tick += 1;
-        self.by_use.remove(t);
         *t = self.tick;
-        self.by_use.insert(self.tick, hash);
         true
     }
 
     /// Records a statement sent to the server in `batch`; returns the one to
     /// close to stay within capacity.
     fn insert(&mut self, hash: u128, batch: u64) -> Option<u128> {
-        let evicted = if self.by_hash.len() >= self.capacity {
-            self.by_use.pop_first().map(|(_, h)| {
-                self.by_hash.remove(&h);
-                h
+        let evicted = if self.last_used.len() >= self.capacity {
+            let oldest = self
+                .last_used
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(h, _)| *h);
+            oldest.inspect(|h| {
+                self.last_used.remove(h);
             })
         } else {
             None
         };
         self.tick += 1;
-        self.by_hash.insert(hash, self.tick);
-        self.by_use.insert(self.tick, hash);
+        self.last_used.insert(hash, self.tick);
         self.unconfirmed.push((batch, hash));
         evicted
     }
 
     fn remove(&mut self, hash: u128) {
-        if let Some(t) = self.by_hash.remove(&hash) {
-            self.by_use.remove(&t);
-        }
+        self.last_used.remove(&hash);
     }
 }
 
@@ -307,15 +307,24 @@ impl<'a> Eqp<'a> {
         if self.server.has(stmt.hash) {
             return;
         }
+        self.make_room(stmt, ctx);
+        ctx.inject(|b| b.extend_from_slice(&stmt.parse));
+    }
+
+    /// Records `stmt` as (about to be) parsed on the server, closing the
+    /// least recently used statement if that makes too many, and closing
+    /// `stmt`'s own name first: the server may still have it when our
+    /// bookkeeping forgot it after an error, and closing a missing name is
+    /// not an error, so the Parse that follows is safe either way.
+    fn make_room(&mut self, stmt: &Statement, ctx: &mut Ctx<'_>) {
         let evicted = self
             .server
             .insert(stmt.hash, ctx.pipeline().batch_sending());
         ctx.inject(|b| {
             if let Some(old) = evicted {
-                close_statement(b, format!("pggat_{old:032x}").as_bytes());
+                close_statement(b, &server_name(old));
             }
             close_statement(b, &stmt.name);
-            b.extend_from_slice(&stmt.parse);
         });
     }
 
@@ -371,17 +380,7 @@ impl<'a> Eqp<'a> {
             ctx.reply(PARSE_COMPLETE.clone());
             return Verdict::Drop;
         }
-        let evicted = self
-            .server
-            .insert(stmt.hash, ctx.pipeline().batch_sending());
-        // The server may still have it when our bookkeeping forgot it after
-        // an error: closing first makes the Parse safe either way.
-        ctx.inject(|b| {
-            if let Some(old) = evicted {
-                close_statement(b, format!("pggat_{old:032x}").as_bytes());
-            }
-            close_statement(b, &stmt.name);
-        });
+        self.make_room(&stmt, ctx);
         self.client.awaiting.push_back((
             ctx.pipeline().batch_sending(),
             Some((parse.statement.into(), stmt.hash)),
@@ -461,13 +460,6 @@ static CLOSE_COMPLETE: Bytes = Bytes::from_static(b"3\0\0\0\x04");
 
 fn close_statement(b: &mut BytesMut, name: &[u8]) {
     frontend::Close { kind: b'S', name }.encode(b);
-}
-
-/// The first two C strings of a body and what follows them.
-fn split_two_cstrs(body: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let a = body.iter().position(|&c| c == 0)?;
-    let b = body[a + 1..].iter().position(|&c| c == 0)? + a + 1;
-    Some((&body[..a], &body[a + 1..b], &body[b + 1..]))
 }
 
 impl Middleware for Eqp<'_> {

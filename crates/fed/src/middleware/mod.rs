@@ -14,9 +14,16 @@ pub mod unterminate;
 use bytes::{Bytes, BytesMut};
 
 use crate::conn::Conn;
-use crate::frame::{self, TagSet};
+use crate::frame::TagSet;
 use crate::messages::frontend;
 use crate::pipeline::{Pipeline, Swallow};
+
+/// The first two C strings of a body and what follows them: a Bind's
+/// portal and statement names, without decoding its parameters.
+pub(crate) fn split_two_cstrs(body: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let mut r = crate::codec::Reader::new(body);
+    Some((r.cstr().ok()?, r.cstr().ok()?, r.rest()))
+}
 
 /// What to do with the message a hook was shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,14 +55,7 @@ impl Ctx<'_> {
     /// before the message under inspection (if it passes), and accounted in
     /// the pipeline so their responses are expected.
     pub fn to_server(&mut self, encode: impl FnOnce(&mut BytesMut)) {
-        let out = self.server.out();
-        let start = out.len();
-        encode(out);
-        let mut at = start;
-        while let Ok(Some(h)) = frame::header(&out[at..], usize::MAX) {
-            self.pipeline.client_sent(h.tag);
-            at += h.len;
-        }
+        self.encode_to_server(encode, Swallow::Nothing);
     }
 
     /// Injects messages towards the server, encoded by `encode`, whose
@@ -63,14 +63,7 @@ impl Ctx<'_> {
     /// Errors still reach the client, in place of the response to the
     /// message under inspection.
     pub fn inject(&mut self, encode: impl FnOnce(&mut BytesMut)) {
-        let out = self.server.out();
-        let start = out.len();
-        encode(out);
-        let mut at = start;
-        while let Ok(Some(h)) = frame::header(&out[at..], usize::MAX) {
-            self.pipeline.injected(h.tag, Swallow::Success);
-            at += h.len;
-        }
+        self.encode_to_server(encode, Swallow::Success);
     }
 
     /// Makes the server fail the current extended-protocol batch without the
@@ -79,12 +72,18 @@ impl Ctx<'_> {
     /// failed, exactly as after a real error. Executes a portal no client
     /// names (its name starts with a control character).
     pub fn inject_failing(&mut self) {
-        frontend::Execute {
+        let failing = frontend::Execute {
             portal: b"\x01pggat",
             max_rows: 0,
-        }
-        .encode(self.server.out());
-        self.pipeline.injected(b'E', Swallow::All);
+        };
+        self.encode_to_server(|b| failing.encode(b), Swallow::All);
+    }
+
+    fn encode_to_server(&mut self, encode: impl FnOnce(&mut BytesMut), swallow: Swallow) {
+        let out = self.server.out();
+        let start = out.len();
+        encode(out);
+        self.pipeline.record_sent(&out[start..], swallow);
     }
 
     /// Answers the message under inspection (which the hook then drops) with

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 
 use bytes::BytesMut;
 
-use super::{Ctx, Middleware, Verdict};
+use super::{Ctx, Middleware, Verdict, split_two_cstrs};
 use crate::frame::TagSet;
 use crate::messages::{Severity, backend, frontend};
 use crate::sql::{self, Effect, PinReason};
@@ -170,15 +170,6 @@ impl ClientSettings {
         self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// Forgets what was in flight when a transaction ended abnormally (the
-    /// server was lost or the relay stopped): only committed state remains.
-    pub fn abandon(&mut self) {
-        self.expect.clear();
-        self.tx.clear();
-        self.in_block = false;
-        self.portal_changes.clear();
-    }
-
     /// The one simple query that gives `server` this client's settings, or
     /// `None` when it has them: `set_config` for tracked reported parameters
     /// that differ, `RESET` for what the server holds that the client did not
@@ -208,23 +199,11 @@ impl ClientSettings {
                 sql.push(';');
             }
         }
-        let mut first = true;
-        for (name, value) in self.params.iter() {
-            if !tracked.iter().any(|t| t.eq_ignore_ascii_case(name))
-                || NOT_SETTABLE.iter().any(|n| n.eq_ignore_ascii_case(name))
-                || server_params.get(name) == Some(value)
-            {
-                continue;
-            }
-            sql.push_str(if first { "SELECT " } else { ", " });
-            first = false;
-            let _ = write!(
-                sql,
-                "pg_catalog.set_config({}, {}, false)",
-                quote_literal(name),
-                quote_literal(value)
-            );
-        }
+        let wanted = self
+            .params
+            .iter()
+            .filter(|(name, _)| tracked.iter().any(|t| t.eq_ignore_ascii_case(name)));
+        push_set_config(&mut sql, wanted, server_params);
         (!sql.is_empty()).then_some(sql)
     }
 
@@ -263,6 +242,34 @@ impl ClientSettings {
                 Change::Ignore => {}
             }
         }
+    }
+}
+
+/// Appends the `SELECT set_config(...)` that gives a server with `server`
+/// parameters the values `wanted`, leaving out what it already has and what
+/// no session may set. `set_config` takes each value in its text form, exactly
+/// as a startup packet or ParameterStatus carries it (a `SET x = '...'` would
+/// mangle list values like search_path).
+pub fn push_set_config<'a>(
+    sql: &mut String,
+    wanted: impl IntoIterator<Item = (&'a str, &'a str)>,
+    server: &Params,
+) {
+    let mut first = true;
+    for (name, value) in wanted {
+        if NOT_SETTABLE.iter().any(|n| n.eq_ignore_ascii_case(name))
+            || server.get(name) == Some(value)
+        {
+            continue;
+        }
+        sql.push_str(if first { "SELECT " } else { ", " });
+        first = false;
+        let _ = write!(
+            sql,
+            "pg_catalog.set_config({}, {}, false)",
+            quote_literal(name),
+            quote_literal(value)
+        );
     }
 }
 
@@ -467,7 +474,7 @@ impl<'a> Ps<'a> {
     }
 
     fn on_bind(&mut self, body: &[u8]) {
-        let Some((portal, stmt)) = two_cstrs(body) else {
+        let Some((portal, stmt, _)) = split_two_cstrs(body) else {
             return;
         };
         match self.client.stmt_changes.get(stmt) {
@@ -482,7 +489,7 @@ impl<'a> Ps<'a> {
     }
 
     fn on_execute(&mut self, body: &[u8], ctx: &mut Ctx<'_>) {
-        let portal = body.split(|&b| b == 0).next().unwrap_or_default();
+        let portal = crate::codec::Reader::new(body).cstr().unwrap_or_default();
         if let Some(change) = self.client.portal_changes.get(portal).cloned() {
             self.mark_dirty(&change);
             let batch = ctx.pipeline().batch_sending();
@@ -630,12 +637,6 @@ fn starts_with_set(stmt: &[u8]) -> bool {
         .unwrap_or(stmt.len());
     let word = &stmt[..len];
     word.eq_ignore_ascii_case(b"SET") || word.eq_ignore_ascii_case(b"RESET")
-}
-
-fn two_cstrs(body: &[u8]) -> Option<(&[u8], &[u8])> {
-    let a = body.iter().position(|&c| c == 0)?;
-    let b = body[a + 1..].iter().position(|&c| c == 0)? + a + 1;
-    Some((&body[..a], &body[a + 1..b]))
 }
 
 /// The error a refused statement gets: message and hint.
