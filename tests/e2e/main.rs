@@ -6,6 +6,7 @@ mod harness;
 mod auth;
 mod cancel;
 mod cli;
+mod differential;
 mod drivers;
 mod outage;
 mod session;

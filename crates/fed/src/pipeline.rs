@@ -319,7 +319,9 @@ impl Pipeline {
                             break;
                         }
                         Pending::Sync => {
+                            // Nor does it end a batch.
                             self.queue.remove(i);
+                            self.batches_sent -= 1;
                         }
                         _ => i += 1,
                     }
@@ -433,6 +435,12 @@ impl Pipeline {
     /// Whether the server waits for COPY data from the client.
     pub fn in_copy_in(&self) -> bool {
         self.copy_in
+    }
+
+    /// Whether the server waits for COPY data that the client has not ended
+    /// (with CopyDone or CopyFail) yet.
+    pub fn awaits_copy_data(&self) -> bool {
+        self.copy_in && !self.copy_end_sent
     }
 
     /// Whether a Sync must be sent before the server will answer again
@@ -588,6 +596,11 @@ mod tests {
         run(&mut p, b"", &[RFQ_I]);
         assert!(p.is_idle());
         assert!(!p.is_desynced());
+        // The ignored Sync started no batch: what is sent next is answered
+        // in the batch the hooks expect.
+        let batch = p.batch_sending();
+        run(&mut p, b"Q", &[(b'C', None)]);
+        assert_eq!(p.batch_answering(), batch);
     }
 
     #[test]

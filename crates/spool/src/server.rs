@@ -205,17 +205,6 @@ impl Server {
 
     async fn reset_inner(&mut self, reset_query: Option<&str>) -> Result<()> {
         self.pipeline.clear_synthetic();
-        if self.pipeline.in_copy_in() {
-            self.send(|b| {
-                frontend::CopyFail {
-                    message: b"client disconnected",
-                }
-                .encode(b)
-            });
-        }
-        if self.pipeline.needs_sync() {
-            self.send(|b| frontend::Sync {}.encode(b));
-        }
         self.drain().await?;
         if self.pipeline.status() != TxStatus::Idle {
             self.query("ROLLBACK").await?;
@@ -243,14 +232,31 @@ impl Server {
     }
 
     /// Reads until nothing is owed, noting parameter changes; returns the
-    /// first error the server reported, if any.
+    /// first error the server reported, if any. Whatever a departed client
+    /// left open is closed on the way: a COPY FROM STDIN (even one the server
+    /// starts only now, for a query the client sent just before it left) is
+    /// failed, and an open extended-protocol batch is synced.
     async fn drain(&mut self) -> Result<Option<ServerError>> {
         let mut first_error = None;
-        self.conn
-            .flush()
-            .await
-            .map_err(|e| self.protocol_error(e))?;
-        while self.pipeline.owed() > 0 {
+        loop {
+            if self.pipeline.awaits_copy_data() {
+                self.send(|b| {
+                    frontend::CopyFail {
+                        message: b"client disconnected",
+                    }
+                    .encode(b)
+                });
+            }
+            if self.pipeline.needs_sync() {
+                self.send(|b| frontend::Sync {}.encode(b));
+            }
+            self.conn
+                .flush()
+                .await
+                .map_err(|e| self.protocol_error(e))?;
+            if self.pipeline.owed() == 0 {
+                break;
+            }
             let msg = match self.conn.read().await {
                 Ok(m) => m,
                 Err(e) => {

@@ -17,14 +17,16 @@
 //! - Close of a statement: forgotten for the client, answered here; the server
 //!   keeps the shared statement.
 //! - The unnamed statement is passed through, and re-parsed on a server whose
-//!   unnamed statement is someone else's.
+//!   unnamed statement is someone else's. Like PostgreSQL, a simple Query or
+//!   a failed Parse leaves the client without one.
 //! - Each server keeps at most `capacity` statements; the least recently used
 //!   is closed when another one is needed.
 //! - DISCARD ALL and DEALLOCATE ALL (seen by their CommandComplete) empty both
 //!   the client's names and the server's statements.
 //!
-//! Names the client never prepared pass through unchanged, so the server
-//! answers them with the error PostgreSQL would give.
+//! A Bind or Describe of a statement the client does not have is answered
+//! with PostgreSQL's error and never reaches the shared server, which may hold
+//! something under that name for someone else.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -328,14 +330,34 @@ impl<'a> Eqp<'a> {
         });
     }
 
-    fn ensure_unnamed(&mut self, ctx: &mut Ctx<'_>) {
+    /// Makes sure the server's unnamed statement is the client's; `false`
+    /// when the client has none (the caller refuses the message).
+    fn ensure_unnamed(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let Some(stmt) = self.client.unnamed.clone() else {
-            return;
+            return false;
         };
         if self.server.unnamed != Some(stmt.hash) {
             self.server.unnamed = Some(stmt.hash);
             ctx.inject(|b| b.extend_from_slice(&stmt.parse));
         }
+        true
+    }
+
+    /// Answers a Bind or Describe of a statement the client does not have
+    /// with PostgreSQL's error, and makes the server fail the batch too. It
+    /// is never passed on: the server is shared, and whatever it holds under
+    /// that name (another client's unnamed statement, say) is not this
+    /// client's.
+    fn missing(&mut self, name: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        let message = if name.is_empty() {
+            "unnamed prepared statement does not exist".to_owned()
+        } else {
+            format!(
+                "prepared statement \"{}\" does not exist",
+                String::from_utf8_lossy(name)
+            )
+        };
+        refuse(ctx, SqlState::UNDEFINED_PSTATEMENT, &message)
     }
 
     fn on_parse(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
@@ -356,21 +378,11 @@ impl<'a> Eqp<'a> {
             // PostgreSQL refuses to redefine a name, and skips the rest of the
             // batch. Say so in order, then make the server fail too, so the
             // transaction ends up in the state it would be in directly.
-            let mut err = BytesMut::new();
-            backend::ErrorResponse::encode_parts(
-                &mut err,
-                crate::messages::Severity::Error,
-                SqlState::DUPLICATE_PSTATEMENT,
-                &format!(
-                    "prepared statement \"{}\" already exists",
-                    String::from_utf8_lossy(parse.statement)
-                ),
-                None,
-                None,
+            let message = format!(
+                "prepared statement \"{}\" already exists",
+                String::from_utf8_lossy(parse.statement)
             );
-            ctx.reply(err.freeze());
-            ctx.inject_failing();
-            return Verdict::Drop;
+            return refuse(ctx, SqlState::DUPLICATE_PSTATEMENT, &message);
         }
         let stmt = Arc::new(Statement::new(body, name_len, true));
         self.client
@@ -394,11 +406,13 @@ impl<'a> Eqp<'a> {
             return Verdict::Pass;
         };
         if name.is_empty() {
-            self.ensure_unnamed(ctx);
-            return Verdict::Pass;
+            if self.ensure_unnamed(ctx) {
+                return Verdict::Pass;
+            }
+            return self.missing(name, ctx);
         }
         let Some(stmt) = self.client.named.get(name).cloned() else {
-            return Verdict::Pass;
+            return self.missing(name, ctx);
         };
         self.ensure(&stmt, ctx);
         ctx.to_server(|b| {
@@ -419,11 +433,13 @@ impl<'a> Eqp<'a> {
             return Verdict::Pass;
         }
         if d.name.is_empty() {
-            self.ensure_unnamed(ctx);
-            return Verdict::Pass;
+            if self.ensure_unnamed(ctx) {
+                return Verdict::Pass;
+            }
+            return self.missing(d.name, ctx);
         }
         let Some(stmt) = self.client.named.get(d.name).cloned() else {
-            return Verdict::Pass;
+            return self.missing(d.name, ctx);
         };
         self.ensure(&stmt, ctx);
         ctx.to_server(|b| {
@@ -455,6 +471,24 @@ impl<'a> Eqp<'a> {
     }
 }
 
+/// Answers the message under inspection with an error of PostgreSQL's
+/// wording, in order, and makes the server fail the batch as well, so the
+/// transaction ends up in the state it would be in directly.
+fn refuse(ctx: &mut Ctx<'_>, code: SqlState, message: &str) -> Verdict {
+    let mut err = BytesMut::new();
+    backend::ErrorResponse::encode_parts(
+        &mut err,
+        crate::messages::Severity::Error,
+        code,
+        message,
+        None,
+        None,
+    );
+    ctx.reply(err.freeze());
+    ctx.inject_failing();
+    Verdict::Drop
+}
+
 static PARSE_COMPLETE: Bytes = Bytes::from_static(b"1\0\0\0\x04");
 static CLOSE_COMPLETE: Bytes = Bytes::from_static(b"3\0\0\0\x04");
 
@@ -464,7 +498,7 @@ fn close_statement(b: &mut BytesMut, name: &[u8]) {
 
 impl Middleware for Eqp<'_> {
     fn client_tags(&self) -> TagSet {
-        TagSet::of(b"PBDC")
+        TagSet::of(b"PBDCQ")
     }
 
     fn server_tags(&self) -> TagSet {
@@ -481,6 +515,12 @@ impl Middleware for Eqp<'_> {
             b'B' => self.on_bind(body, ctx),
             b'D' => self.on_describe(body, ctx),
             b'C' => self.on_close(body, ctx),
+            b'Q' => {
+                // PostgreSQL drops the unnamed statement at every simple query.
+                self.client.unnamed = None;
+                self.server.unnamed = None;
+                Verdict::Pass
+            }
             _ => Verdict::Pass,
         }
     }
@@ -517,8 +557,14 @@ impl Middleware for Eqp<'_> {
                     if *b != batch {
                         break;
                     }
-                    if let Some((_, Some((name, _)))) = self.client.awaiting.pop_front() {
-                        self.client.named.remove(&name);
+                    match self.client.awaiting.pop_front() {
+                        Some((_, Some((name, _)))) => {
+                            self.client.named.remove(&name);
+                        }
+                        // PostgreSQL drops the old unnamed statement before
+                        // parsing the new one.
+                        Some((_, None)) => self.client.unnamed = None,
+                        None => {}
                     }
                 }
             }
