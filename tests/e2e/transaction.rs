@@ -341,3 +341,73 @@ async fn pgbench_in_every_query_mode_has_no_failures() {
     assert!(g.live_servers() <= 4);
     g.shutdown().await;
 }
+
+/// Transactions each client completes in `window`, holding the pool's one
+/// server `hold_ms` per transaction.
+async fn contend(pooler: &str, holds_ms: &[u32], window: Duration) -> Vec<u32> {
+    let g = Pggat::start(&transaction_pool(
+        cluster(),
+        "txfair",
+        SCRAM,
+        1,
+        &format!("pooler {pooler}"),
+    ))
+    .await;
+    let mut clients = Vec::new();
+    for _ in holds_ms {
+        clients.push(client(&g, "txfair").await);
+    }
+    // Everyone starts together, once connected.
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let end = start + window;
+    let mut tasks = Vec::new();
+    for (c, &ms) in clients.into_iter().zip(holds_ms) {
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start).await;
+            let sql = format!("SELECT pg_sleep({})", f64::from(ms) / 1000.0);
+            let mut done = 0u32;
+            while tokio::time::Instant::now() < end {
+                c.simple_query(&sql).await.unwrap();
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap());
+    }
+    g.shutdown().await;
+    counts
+}
+
+#[tokio::test]
+async fn rob_shares_server_time_fairly_between_clients() {
+    // Charged with the time they hold the server, clients holding it 10, 10,
+    // 50 and 100 ms per transaction each get about a quarter of its time:
+    // throughput near 10:10:2:1.
+    let counts = contend("rob", &[10, 10, 50, 100], Duration::from_secs(4)).await;
+    let ratio = |a: usize, b: usize| f64::from(counts[a]) / f64::from(counts[b]);
+    let report = format!("transactions per client (10/10/50/100 ms): {counts:?}");
+    eprintln!("{report}");
+    assert!(counts[3] >= 5, "{report}");
+    assert!(
+        (0.75..=1.33).contains(&ratio(0, 1)),
+        "10 vs 10 ms: {report}"
+    );
+    assert!(
+        (6.0..=14.0).contains(&ratio(0, 3)),
+        "10 vs 100 ms: {report}"
+    );
+    assert!((1.4..=2.8).contains(&ratio(2, 3)), "50 vs 100 ms: {report}");
+
+    // FIFO-like service (lifo pooler, one server) would give each client
+    // about the same count instead: the ratio above is rob's doing.
+    let counts = contend("lifo", &[10, 100], Duration::from_secs(2)).await;
+    let r = f64::from(counts[0]) / f64::from(counts[1]);
+    eprintln!("lifo, 10/100 ms: {counts:?}");
+    assert!(
+        r < 3.0,
+        "lifo 10 vs 100 ms: {counts:?} (if this is fair too, the rob check proves nothing)"
+    );
+}
