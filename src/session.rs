@@ -47,7 +47,12 @@ async fn serve(
     if let AuthPlan::Check(secret, method) = &resolved.auth {
         let key = tokio::time::timeout(
             STARTUP_TIMEOUT,
-            crate::client::auth::authenticate(conn, &startup.user, secret, *method),
+            Box::pin(crate::client::auth::authenticate(
+                conn,
+                &startup.user,
+                secret,
+                *method,
+            )),
         )
         .await
         .map_err(|_| {
@@ -59,25 +64,27 @@ async fn serve(
     }
     backend::Authentication::Ok.encode(conn.out());
     let registration = shared.cancels.register();
+    // Each step boxed: the task of every connected client is only as big as
+    // the step it is in, not as big as the biggest of them.
     match resolved.pool.mode {
         PoolMode::Session => {
-            session_pooling(
+            Box::pin(session_pooling(
                 conn,
                 &resolved.params,
                 &resolved.pool,
                 &registration,
                 shared,
-            )
+            ))
             .await
         }
         PoolMode::Transaction => {
-            crate::transaction::serve(
+            Box::pin(crate::transaction::serve(
                 conn,
                 &resolved.params,
                 &resolved.pool,
                 &registration,
                 shared,
-            )
+            ))
             .await
         }
     }

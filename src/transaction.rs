@@ -47,7 +47,9 @@ pub async fn serve(
     shared: &Shared,
 ) -> Result<(), ClientError> {
     let mut ticket = rob::Ticket::new();
-    let told = startup_params(params, entry, &mut ticket).await?;
+    // Boxed here and below: what runs once per client, or only now and then,
+    // must not make every idle client's task as big as its biggest step.
+    let told = Box::pin(startup_params(params, entry, &mut ticket)).await?;
     startup_reply(conn, &told, registration);
 
     let mut settings = ClientSettings::new(told);
@@ -66,8 +68,7 @@ pub async fn serve(
         }
 
         let mut guard = {
-            let acquire = entry.pool.acquire(&mut ticket);
-            tokio::pin!(acquire);
+            let mut acquire = Box::pin(entry.pool.acquire(&mut ticket));
             loop {
                 tokio::select! {
                     g = &mut acquire => break g?,
@@ -83,9 +84,9 @@ pub async fn serve(
         };
         let server = guard.server();
         if let Some(sql) = settings.sync_query(&entry.tracked, server.params(), server.settings()) {
-            if let Err(e) = server.query(&sql).await {
+            if let Err(e) = Box::pin(server.query(&sql)).await {
                 tracing::warn!(pool = %entry.name, error = %e, "could not sync a client's settings onto a server");
-                guard.release(false).await;
+                give_back(guard).await;
                 return Err(crate::params::refused(e));
             }
             settings.synced(guard.server().parts().settings);
@@ -123,23 +124,32 @@ pub async fn serve(
             }
         }
         match outcome {
-            Some(Outcome::Idle) => guard.release(false).await,
+            Some(Outcome::Idle) => give_back(guard).await,
             Some(Outcome::Stopped(_)) => {
                 // Terminate.
-                guard.release(false).await;
+                give_back(guard).await;
                 return Ok(());
             }
             None => {
-                guard.release(false).await;
+                give_back(guard).await;
                 return Err(shutdown_error());
             }
             Some(Outcome::ClientGone(e)) => {
                 tracing::debug!(pool = %entry.name, error = %e, "client left mid-transaction");
-                guard.release(false).await;
+                give_back(guard).await;
                 return Err(gone());
             }
             Some(Outcome::ServerGone(e)) => return Err(server_lost(guard, &entry.name, &e)),
         }
+    }
+}
+
+/// Returns a server to the pool, cleaning it first if it needs that (boxed:
+/// that path is rare, and the task of every idle client would otherwise keep
+/// room for it).
+async fn give_back(guard: spool::Guard) {
+    if let Some(guard) = guard.release_if_clean() {
+        Box::pin(guard.release(false)).await;
     }
 }
 
@@ -161,7 +171,7 @@ async fn next(conn: &mut Conn, statements: &mut ClientStatements, known: &Known)
             }
             Batch::Incomplete => {}
         }
-        if conn.fill().await.is_err() {
+        if conn.fill_idle().await.is_err() {
             return Next::Leave;
         }
     }
@@ -294,13 +304,13 @@ async fn startup_params(
     let mut guard = entry.pool.acquire(ticket).await?;
     let wanted = key.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     if let Err(e) = crate::params::apply(wanted, guard.server()).await {
-        guard.release(false).await;
+        give_back(guard).await;
         return Err(e);
     }
     let told = guard.server_ref().params().clone();
     // The server now holds this client's startup values: remembered as the
     // ps state of whoever gets it next, so nothing is lost.
-    guard.release(false).await;
+    give_back(guard).await;
     let mut cache = entry.startup_params.lock();
     if cache.len() >= STARTUP_CACHE {
         cache.clear();

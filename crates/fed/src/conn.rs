@@ -191,6 +191,32 @@ impl Conn {
     /// Safe, like [`Conn::poll_fill`].
     pub async fn fill(&mut self) -> Result<()> {
         let n = std::future::poll_fn(|cx| self.poll_fill(cx)).await?;
+        self.filled(n)
+    }
+
+    /// Like [`Conn::fill`], for a connection that may sit idle for a long
+    /// time (a pooled client between transactions): while nothing is
+    /// buffered and nothing has arrived, its buffers are freed, and allocated
+    /// again when data arrives, so thousands of idle clients do not each pin
+    /// a read chunk.
+    ///
+    /// # Cancel safety
+    /// Safe, like [`Conn::poll_fill`].
+    pub async fn fill_idle(&mut self) -> Result<()> {
+        let n = std::future::poll_fn(|cx| {
+            let r = self.poll_fill(cx);
+            if r.is_pending() && self.rbuf.is_empty() {
+                // The socket has our waker; nothing needs the buffer until
+                // it fires.
+                self.shrink_idle();
+            }
+            r
+        })
+        .await?;
+        self.filled(n)
+    }
+
+    fn filled(&self, n: usize) -> Result<()> {
         if n == 0 {
             return Err(if self.rbuf.is_empty() {
                 Error::Closed
@@ -258,14 +284,14 @@ impl Conn {
         Ok(pkt.freeze())
     }
 
-    /// Frees the read buffer when it holds nothing, so thousands of idle
-    /// clients do not each pin a read chunk.
+    /// Frees the read and write buffers when they hold nothing.
     pub fn shrink_idle(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
         }
-        if self.out.is_empty() && self.out.scratch.capacity() > READ_CHUNK {
+        if self.out.is_empty() {
             self.out.scratch = BytesMut::new();
+            self.out.chunks = VecDeque::new();
         }
     }
 
@@ -422,5 +448,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got, b"one two three four");
+    }
+
+    #[tokio::test]
+    async fn an_idle_wait_holds_no_buffers() {
+        let (mut conn, mut peer) = pair();
+        peer.write_all(b"Q\0\0\0\x05\0").await.unwrap();
+        conn.fill_idle().await.unwrap();
+        assert!(
+            conn.rbuf.capacity() > 0,
+            "a busy connection keeps its buffer"
+        );
+        conn.read().await.unwrap();
+        conn.out().extend_from_slice(b"reply");
+        conn.flush().await.unwrap();
+
+        // Nothing arrives: the wait frees both buffers ...
+        {
+            let wait = conn.fill_idle();
+            tokio::pin!(wait);
+            assert!(futures_poll_once(wait.as_mut()).await.is_none());
+        }
+        assert_eq!(conn.rbuf.capacity(), 0);
+        assert_eq!(conn.out.scratch.capacity(), 0);
+        // ... and a message arriving later is read whole.
+        peer.write_all(b"X\0\0\0\x04").await.unwrap();
+        assert_eq!(conn.read().await.unwrap().tag, b'X');
+    }
+
+    /// Polls a future once.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| match Pin::new(&mut f).poll(cx) {
+            Poll::Ready(v) => Poll::Ready(Some(v)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await
     }
 }

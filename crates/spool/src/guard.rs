@@ -65,6 +65,21 @@ impl Guard {
         self.since
     }
 
+    /// Gives the server back at once when it needs no cleaning (idle, no
+    /// reset required), the common case in transaction pooling; otherwise
+    /// returns the guard, for [`Guard::release`].
+    pub fn release_if_clean(mut self) -> Option<Guard> {
+        let clean = self.must_reset.is_none()
+            && self.server.as_ref().is_some_and(|s| s.pipeline().is_idle());
+        if !clean {
+            return Some(self);
+        }
+        if let Some(server) = self.server.take() {
+            self.pool.check_in(server);
+        }
+        None
+    }
+
     /// Gives the server back. If it is not idle it is cleaned first; with
     /// `reset` the pool's reset query runs too (session pooling).
     ///
