@@ -10,7 +10,8 @@
 # PGGAT_BIN (target/release/pggat; built with cargo if missing unless SKIP_PGGAT=1),
 # PGGAT_MODE (transaction | session), IDLE_COUNTS ("1000 10000"), WORKLOADS (regex on workload names),
 # WARMUP (s per target before measuring, 2), RESULTS_DIR (bench/results). WORKLOADS=none runs only
-# the idle-client memory measurement.
+# the idle-client memory measurement. HOLD=1 sets everything up, prints how to reach each target, and
+# waits (for profiling by hand: perf record -p, strace -c -p); Ctrl-C stops and cleans up.
 #
 # Starts a throwaway PostgreSQL cluster, PgBouncer and pggat on free 127.0.0.1 ports (PostgreSQL and
 # PgBouncer as the `postgres` user when run as root), runs pgbench workloads against each target
@@ -321,6 +322,13 @@ meta idle_counts "$IDLE_COUNTS"
 meta postgres_settings "$PG_SETTINGS"
 meta auth "SCRAM-SHA-256 for every client (pgbench to each target; poolers check a stored verifier), poolers log in to PostgreSQL with the password"
 meta command "$INVOCATION   # from $PWD"
+
+if [ "${HOLD:-0}" = 1 ]; then
+  log "HOLD=1: PGPASSWORD=$BENCH_PASSWORD, user $BENCH_USER, database $BENCH_DB, host 127.0.0.1"
+  log "  direct port $PG_PORT, PgBouncer port $PGB_PORT (pid $PGB_PID), pggat port ${PGGAT_PORT} (pid ${PGGAT_PID:-none})"
+  log "  Ctrl-C to stop"
+  wait
+fi
 
 # ---------------------------------------------------------------------------------------------------
 # Workloads.

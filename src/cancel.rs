@@ -35,22 +35,34 @@ struct InFlight {
     done: Notify,
 }
 
-struct Entry {
+/// One client's registration state, shared by the registry (for cancels
+/// that arrive) and the client's task (which arms and disarms it around
+/// every transaction without touching the registry's lock).
+#[derive(Default)]
+struct Slot {
+    target: Mutex<Armed>,
+    inflight: InFlight,
+}
+
+/// The server a client's cancel goes to, kept between transactions so that
+/// a client going back to the same server re-arms without allocating.
+#[derive(Default)]
+struct Armed {
     target: Option<Target>,
-    inflight: Arc<InFlight>,
+    armed: bool,
 }
 
 /// The registry of client keys. See the module docs.
 #[derive(Default)]
 pub struct Cancels {
-    map: Mutex<HashMap<(i32, i32), Entry>>,
+    map: Mutex<HashMap<(i32, i32), Arc<Slot>>>,
 }
 
 /// A client's registration; unregisters on drop.
 pub struct Registration {
     cancels: Arc<Cancels>,
     key: (i32, i32),
-    inflight: Arc<InFlight>,
+    slot: Arc<Slot>,
 }
 
 impl Cancels {
@@ -63,18 +75,12 @@ impl Cancels {
             if map.contains_key(&key) {
                 continue;
             }
-            let inflight = Arc::new(InFlight::default());
-            map.insert(
-                key,
-                Entry {
-                    target: None,
-                    inflight: inflight.clone(),
-                },
-            );
+            let slot = Arc::new(Slot::default());
+            map.insert(key, slot.clone());
             return Registration {
                 cancels: self.clone(),
                 key,
-                inflight,
+                slot,
             };
         }
     }
@@ -82,25 +88,24 @@ impl Cancels {
     /// Forwards a cancel for client key `(pid, secret)` to the server that
     /// client holds now, if any.
     pub async fn forward(&self, pid: i32, secret: i32) {
-        let (target, inflight) = {
-            let map = self.map.lock();
-            match map.get(&(pid, secret)) {
-                Some(Entry {
-                    target: Some(t),
-                    inflight,
-                }) => (t.clone(), inflight.clone()),
-                _ => {
-                    tracing::debug!(pid, "cancel request for an unknown or idle client ignored");
-                    return;
-                }
-            }
+        let slot = self.map.lock().get(&(pid, secret)).cloned();
+        let target = slot.as_ref().and_then(|slot| {
+            let armed = slot.target.lock();
+            let target = armed.target.clone().filter(|_| armed.armed)?;
+            // Counted while the slot is locked: a release that disarms after
+            // this point waits for us.
+            slot.inflight.count.fetch_add(1, Ordering::AcqRel);
+            Some(target)
+        });
+        let (Some(slot), Some(target)) = (slot, target) else {
+            tracing::debug!(pid, "cancel request for an unknown or idle client ignored");
+            return;
         };
-        inflight.count.fetch_add(1, Ordering::AcqRel);
         if let Err(e) = send_cancel(&target).await {
             tracing::info!(server = %target.address, error = %e, "could not forward cancel request");
         }
-        if inflight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            inflight.done.notify_waiters();
+        if slot.inflight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            slot.inflight.done.notify_waiters();
         }
     }
 }
@@ -112,25 +117,32 @@ impl Registration {
     }
 
     /// Points cancels at the server the client now holds.
-    pub fn hold(&self, target: Target) {
-        if let Some(e) = self.cancels.map.lock().get_mut(&self.key) {
-            e.target = Some(target);
+    pub fn hold(&self, address: &spool::Address, key: spool::BackendKey) {
+        let mut armed = self.slot.target.lock();
+        match &armed.target {
+            Some(t) if t.key == key && t.address == *address => {}
+            _ => {
+                armed.target = Some(Target {
+                    address: address.clone(),
+                    key,
+                })
+            }
         }
+        armed.armed = true;
     }
 
     /// Stops forwarding cancels, then waits (bounded) for any already on
     /// their way: call before releasing the server.
     pub async fn release(&self) {
-        if let Some(e) = self.cancels.map.lock().get_mut(&self.key) {
-            e.target = None;
-        }
-        if self.inflight.count.load(Ordering::Acquire) == 0 {
+        self.slot.target.lock().armed = false;
+        let inflight = &self.slot.inflight;
+        if inflight.count.load(Ordering::Acquire) == 0 {
             return;
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
-                let notified = self.inflight.done.notified();
-                if self.inflight.count.load(Ordering::Acquire) == 0 {
+                let notified = inflight.done.notified();
+                if inflight.count.load(Ordering::Acquire) == 0 {
                     break;
                 }
                 notified.await;

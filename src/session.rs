@@ -15,7 +15,7 @@ use fed::sqlstate::SqlState;
 use fed::{Conn, Mode, Outcome, Relay};
 
 use crate::app::Shared;
-use crate::cancel::{Registration, Target};
+use crate::cancel::Registration;
 use crate::client::startup::Startup;
 use crate::errors::ClientError;
 use crate::route::{AuthPlan, PoolEntry, PoolMode};
@@ -161,10 +161,7 @@ pub(crate) fn startup_reply(conn: &mut Conn, params: &spool::Params, registratio
 
 /// Points the client's cancel requests at the server it now holds.
 pub(crate) fn hold_cancels(registration: &Registration, server: &spool::Server) {
-    registration.hold(Target {
-        address: server.address().clone(),
-        key: server.backend_key(),
-    });
+    registration.hold(server.address(), server.backend_key());
 }
 
 /// Closes a server that failed mid-use; the client's error names it.

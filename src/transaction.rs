@@ -55,11 +55,14 @@ pub async fn serve(
     let mut settings = ClientSettings::new(told);
     let mut statements = ClientStatements::default();
     let mut pin_logged = false;
+    // Waited on for every transaction: registered once, not per transaction.
+    let mut draining = std::pin::pin!(shared.shutting_down());
+    let mut deadline = std::pin::pin!(shared.shutdown_deadline());
     loop {
         conn.flush().await.map_err(|_| gone())?;
         let next = tokio::select! {
             n = next(conn, &mut statements, &entry.known) => n,
-            _ = shared.shutting_down() => return Err(shutdown_error()),
+            _ = &mut draining => return Err(shutdown_error()),
         };
         match next {
             Next::Leave => return Ok(()),
@@ -78,7 +81,7 @@ pub async fn serve(
                             return Ok(());
                         }
                     }
-                    _ = shared.shutting_down() => return Err(shutdown_error()),
+                    _ = &mut draining => return Err(shutdown_error()),
                 }
             }
         };
@@ -109,7 +112,7 @@ pub async fn serve(
             let relay = Relay::new(conn, parts.conn, parts.pipeline, mw, Mode::Transaction);
             tokio::select! {
                 o = relay => Some(o),
-                _ = shared.shutdown_deadline() => None,
+                _ = &mut deadline => None,
             }
         };
         registration.release().await;

@@ -180,6 +180,12 @@ impl ClientSettings {
         server_params: &Params,
         server: &ServerSettings,
     ) -> Option<String> {
+        // The common case, checked without building anything: a client that
+        // set nothing on a server that holds nothing, with the same reported
+        // values (clients told the same startup parameters share them).
+        if self.settings.is_empty() && server.is_default() && self.params == *server_params {
+            return None;
+        }
         let mut sql = String::new();
         let mut resets: Vec<&str> = server
             .applied
