@@ -20,6 +20,8 @@ pub struct Shared {
     pub router: Router,
     /// Client keys, for cancel requests.
     pub cancels: Arc<Cancels>,
+    /// TLS for the clients of each server block (`ssl`), by block.
+    tls: Vec<Option<tokio_rustls::TlsAcceptor>>,
     draining: CancellationToken,
     deadline: CancellationToken,
 }
@@ -107,9 +109,29 @@ impl Running {
 /// Binds every listener of `config` and starts serving.
 pub async fn start(config: &gat::Config) -> Result<Running, StartError> {
     let router = Router::new(config).map_err(StartError::Config)?;
+    let tls = config
+        .servers
+        .iter()
+        .map(|s| {
+            s.ssl
+                .as_ref()
+                .map(crate::tls::acceptor)
+                .transpose()
+                .map_err(|e| {
+                    let at = s
+                        .span
+                        .0
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    StartError::Config(format!("{at}: {e}"))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Shared {
         router,
         cancels: Arc::new(Cancels::default()),
+        tls,
         draining: CancellationToken::new(),
         deadline: CancellationToken::new(),
     });
@@ -175,21 +197,65 @@ async fn accept_loop(
     }
 }
 
-async fn handle(mut conn: Conn, block: usize, shared: Arc<Shared>) {
-    let request =
-        match tokio::time::timeout(session::STARTUP_TIMEOUT, startup::negotiate(&mut conn)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "bad startup");
-                e.encode(conn.out());
-                conn.shutdown().await;
-                return;
-            }
-            Err(_) => return,
-        };
+async fn handle(conn: Conn, block: usize, shared: Arc<Shared>) {
+    let acceptor = shared.tls.get(block).cloned().flatten();
+    let start = tokio::time::timeout(
+        session::STARTUP_TIMEOUT,
+        Box::pin(negotiate(conn, acceptor)),
+    );
+    let (conn, request) = match start.await {
+        Ok(Ok(r)) => r,
+        Ok(Err(None)) | Err(_) => return,
+        Ok(Err(Some((mut conn, e)))) => {
+            tracing::debug!(error = %e, "bad startup");
+            e.encode(conn.out());
+            conn.shutdown().await;
+            return;
+        }
+    };
     match request {
         Request::Cancel { pid, secret } => shared.cancels.forward(pid, secret).await,
+        Request::StartTls => {}
         Request::Startup(s) => session::run(conn, s, shared, block).await,
+    }
+}
+
+/// The startup phase: startup packets, and the TLS handshake when the
+/// client asks for it and the listener offers it. Errors worth telling the
+/// client come back with the connection; a failed handshake has nothing
+/// left to tell it on.
+async fn negotiate(
+    mut conn: Conn,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<(Conn, Request), Option<(Conn, crate::errors::ClientError)>> {
+    let mut offer = acceptor.is_some();
+    loop {
+        match startup::negotiate(&mut conn, offer).await {
+            Ok(Request::StartTls) => {
+                let Some(acceptor) = &acceptor else {
+                    return Err(None);
+                };
+                // Nothing may be buffered ahead of the handshake
+                // (CVE-2021-23214): into_stream refuses then.
+                let plain = conn
+                    .into_stream()
+                    .ok()
+                    .and_then(fed::Stream::into_plain)
+                    .ok_or(None)?;
+                match acceptor.accept(plain).await {
+                    Ok(tls) => {
+                        conn = Conn::new(fed::Stream::TlsServer(Box::new(tls)));
+                        offer = false;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "TLS handshake with a client failed");
+                        return Err(None);
+                    }
+                }
+            }
+            Ok(request) => return Ok((conn, request)),
+            Err(e) => return Err(Some((conn, e))),
+        }
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Options {
     pub conf: Vec<String>,
     /// Extra pg_hba.conf lines, placed before the defaults.
     pub hba: Vec<String>,
+    /// Files written into the data directory before the start, readable by
+    /// the server's user only (TLS certificates and keys): name, content.
+    pub files: Vec<(String, String)>,
 }
 
 /// A running throwaway cluster. See the module docs.
@@ -118,6 +121,11 @@ impl Cluster {
         hba.push_str("host all all 127.0.0.1/32 scram-sha-256\n");
         hba.push_str("host replication all 127.0.0.1/32 trust\n");
         cluster.write_owned(&cluster.data.join("pg_hba.conf"), &hba)?;
+        for (name, content) in &opts.files {
+            let path = cluster.data.join(name);
+            cluster.write_owned(&path, content)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
 
         let mut last_err = None;
         for _ in 0..5 {

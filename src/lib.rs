@@ -27,4 +27,5 @@ pub mod params;
 pub mod route;
 pub mod session;
 pub mod signals;
+pub mod tls;
 pub mod transaction;

@@ -83,16 +83,36 @@ type PoolKey = (usize, usize, String, String);
 pub struct Router {
     blocks: Vec<Vec<gat::Route>>,
     pools: Mutex<HashMap<PoolKey, Arc<PoolEntry>>>,
+    /// TLS towards the servers of each pool route, by (block, route): set up
+    /// once at load, so a bad certificate file is an error then, not when a
+    /// client first arrives.
+    server_tls: HashMap<(usize, usize), Option<spool::ServerTls>>,
     secrets: Mutex<HashMap<(String, String), Arc<auth::PreparedSecret>>>,
 }
 
 impl Router {
     /// Builds the router and the pools fixed by the config. Fails on secrets
-    /// that cannot be parsed (a malformed SCRAM verifier).
+    /// that cannot be parsed (a malformed SCRAM verifier) and on TLS set-ups
+    /// that cannot work (an unreadable CA file).
     pub fn new(config: &gat::Config) -> Result<Router, String> {
+        let mut server_tls = HashMap::new();
+        for (b, server) in config.servers.iter().enumerate() {
+            for (r, route) in server.routes.iter().enumerate() {
+                if let gat::Handler::Pool(p) = &route.handler {
+                    let host = match &p.address {
+                        gat::Address::Tcp { host, .. } => host.as_str(),
+                        gat::Address::Unix(_) => "localhost",
+                    };
+                    let tls = crate::tls::server_tls(p.ssl_mode, host, p.ssl_root_cert.as_deref())
+                        .map_err(|e| format!("{}: {e}", at(&route.span)))?;
+                    server_tls.insert((b, r), tls);
+                }
+            }
+        }
         let router = Router {
             blocks: config.servers.iter().map(|s| s.routes.clone()).collect(),
             pools: Mutex::new(HashMap::new()),
+            server_tls,
             secrets: Mutex::new(HashMap::new()),
         };
         for (b, block) in router.blocks.iter().enumerate() {
@@ -103,15 +123,8 @@ impl Router {
                     _ => None,
                 };
                 if let Some(s) = secret {
-                    auth::Secret::parse(s).map_err(|e| {
-                        let at = route
-                            .span
-                            .0
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default();
-                        format!("{at}: invalid password: {e}")
-                    })?;
+                    auth::Secret::parse(s)
+                        .map_err(|e| format!("{}: invalid password: {e}", at(&route.span)))?;
                 }
                 if let gat::Handler::Pool(p) = &route.handler
                     && let (Some(user), Some(db)) = (&p.username, &p.database)
@@ -263,13 +276,19 @@ impl Router {
         if let Some(p) = pools.get(&key) {
             return p.clone();
         }
-        let entry = Arc::new(build_pool(cfg, user, db));
+        let tls = self.server_tls.get(&(block, route)).cloned().flatten();
+        let entry = Arc::new(build_pool(cfg, user, db, tls));
         pools.insert(key, entry.clone());
         entry
     }
 }
 
-fn build_pool(cfg: &gat::Pool, user: &str, db: &str) -> PoolEntry {
+/// Where a config item was written, for errors.
+fn at(span: &gat::Span) -> String {
+    span.0.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTls>) -> PoolEntry {
     let gat::PoolKind::Basic(basic) = &cfg.kind;
     let secret = cfg
         .password
@@ -298,6 +317,7 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str) -> PoolEntry {
         connect_timeout: cfg.server_connect_timeout,
         login_timeout: cfg.server_login_timeout,
         max_prepared_statements: basic.max_prepared_statements as usize,
+        tls,
     };
     let opts = spool::Options {
         name: name.clone(),

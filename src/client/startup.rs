@@ -16,6 +16,8 @@ use crate::errors::ClientError;
 pub enum Request {
     /// A session, with these parameters.
     Startup(Startup),
+    /// TLS, which the listener offers: 'S' was sent, the handshake is next.
+    StartTls,
     /// Cancel the query of the client holding this key.
     Cancel {
         /// Client key process id.
@@ -48,17 +50,11 @@ impl Startup {
     }
 }
 
-/// How the listener answers encryption requests.
-pub trait Tls {
-    /// Whether to accept an SSLRequest (then [`negotiate`] returns with the
-    /// socket ready for the handshake).
-    fn offers_tls(&self) -> bool;
-}
-
-/// Reads startup packets until the client asks for a session or a cancel.
-/// SSLRequest and GSSENCRequest are declined with 'N' (TLS termination is the
-/// listener's job when configured) and the client may continue in plain text.
-pub async fn negotiate(conn: &mut Conn) -> Result<Request, ClientError> {
+/// Reads startup packets until the client asks for a session, a cancel, or
+/// (when `offer_tls`) TLS. GSSENCRequest, and SSLRequest when TLS is not
+/// offered (or already on), are declined with 'N' and the client may go on
+/// in plain text.
+pub async fn negotiate(conn: &mut Conn, offer_tls: bool) -> Result<Request, ClientError> {
     loop {
         let body = conn.read_startup().await.map_err(|e| match e {
             fed::Error::TooLong { .. } | fed::Error::BadLength(_) => ClientError::fatal(
@@ -78,6 +74,13 @@ pub async fn negotiate(conn: &mut Conn) -> Result<Request, ClientError> {
             ),
         })?;
         match packet {
+            startup::Startup::SSLRequest(_) if offer_tls => {
+                conn.out().extend_from_slice(b"S");
+                conn.flush()
+                    .await
+                    .map_err(|e| ClientError::fatal(SqlState::CONNECTION_FAILURE, e.to_string()))?;
+                return Ok(Request::StartTls);
+            }
             startup::Startup::SSLRequest(_) | startup::Startup::GSSENCRequest(_) => {
                 conn.out().extend_from_slice(b"N");
                 conn.flush()

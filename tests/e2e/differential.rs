@@ -635,6 +635,7 @@ fn recipe(addr: std::net::SocketAddr, database: &str) -> spool::Recipe {
         connect_timeout: Duration::from_secs(10),
         login_timeout: Duration::from_secs(10),
         max_prepared_statements: 100,
+        tls: None,
     }
 }
 

@@ -11,4 +11,5 @@ mod drivers;
 mod outage;
 mod session;
 mod startup;
+mod tls;
 mod transaction;

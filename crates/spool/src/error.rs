@@ -34,6 +34,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// TLS could not be set up as the recipe requires.
+    #[error("TLS with server {addr}: {reason}")]
+    Tls {
+        /// The recipe's address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
     /// The server refused our login (bad credentials, unknown database...).
     #[error("server {addr} refused login: {error}")]
     LoginRefused {
@@ -106,7 +114,9 @@ impl Error {
     /// The SQLSTATE a client should see for this error.
     pub fn sqlstate(&self) -> SqlState {
         match self {
-            Error::Connect { .. } | Error::Timeout { .. } => SqlState::CONNECTION_FAILURE,
+            Error::Connect { .. } | Error::Timeout { .. } | Error::Tls { .. } => {
+                SqlState::CONNECTION_FAILURE
+            }
             Error::LoginRefused { error, .. } => {
                 SqlState::from_code(error.code.as_bytes()).unwrap_or(SqlState::CONNECTION_FAILURE)
             }

@@ -27,5 +27,5 @@ mod server;
 pub use error::{Error, Result, ServerError};
 pub use guard::Guard;
 pub use pool::{Counters, Options, Pool, Stats};
-pub use recipe::{Address, Recipe};
+pub use recipe::{Address, Recipe, ServerTls, TlsWhen};
 pub use server::{BackendKey, Params, Parts, Server, server_error};

@@ -40,6 +40,32 @@ impl std::fmt::Display for Address {
     }
 }
 
+/// How to use TLS towards a server, after libpq's `sslmode`. Whether the
+/// certificate is verified (verify-ca, verify-full) is the client
+/// configuration's business; this says when TLS is used at all.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// When to use it.
+    pub when: TlsWhen,
+    /// The rustls client configuration (its verifier decides what is
+    /// trusted).
+    pub config: Arc<rustls::ClientConfig>,
+    /// The name the certificate must carry (checked by verify-full only).
+    pub server_name: rustls::pki_types::ServerName<'static>,
+}
+
+/// When TLS is used towards a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsWhen {
+    /// Plain first; TLS only when the server refuses the plain login
+    /// (`allow`).
+    IfRequired,
+    /// TLS if the server offers it, else plain (`prefer`).
+    IfOffered,
+    /// TLS or no connection (`require`, `verify-ca`, `verify-full`).
+    Always,
+}
+
 /// Everything needed to dial and log in to one server.
 #[derive(Clone, Debug)]
 pub struct Recipe {
@@ -60,4 +86,7 @@ pub struct Recipe {
     pub login_timeout: Duration,
     /// Most prepared statements kept on one server (eqp's LRU).
     pub max_prepared_statements: usize,
+    /// TLS towards the server; `None` is sslmode=disable. Never used over
+    /// unix sockets, as in libpq.
+    pub tls: Option<ServerTls>,
 }

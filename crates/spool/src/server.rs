@@ -12,7 +12,8 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result, ServerError};
-use crate::recipe::{Address, Recipe};
+use crate::recipe::{Address, Recipe, ServerTls, TlsWhen};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -65,8 +66,26 @@ impl rob::Keyed for Server {
 }
 
 impl Server {
-    /// Dials the recipe's address and logs in, each step under its deadline.
+    /// Dials the recipe's address and logs in, each step under its deadline,
+    /// with TLS as the recipe's sslmode says.
     pub async fn connect(recipe: &Recipe) -> Result<Server> {
+        let tls = recipe
+            .tls
+            .as_ref()
+            .filter(|_| matches!(recipe.address, Address::Tcp { .. }));
+        match tls {
+            // sslmode=allow: TLS only when the plain login is refused.
+            Some(t) if t.when == TlsWhen::IfRequired => {
+                match Server::connect_with(recipe, None).await {
+                    Err(Error::LoginRefused { .. }) => Server::connect_with(recipe, Some(t)).await,
+                    other => other,
+                }
+            }
+            tls => Server::connect_with(recipe, tls).await,
+        }
+    }
+
+    async fn connect_with(recipe: &Recipe, tls: Option<&ServerTls>) -> Result<Server> {
         let addr = recipe.address.to_string();
         let stream = tokio::time::timeout(recipe.connect_timeout, dial(&recipe.address))
             .await
@@ -79,8 +98,16 @@ impl Server {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
-        let mut conn = Conn::new(stream);
-        let (key, params) = tokio::time::timeout(recipe.login_timeout, login(&mut conn, recipe))
+        let handshake = async {
+            let stream = match tls {
+                Some(tls) => start_tls(stream, tls, &addr).await?,
+                None => stream,
+            };
+            let mut conn = Conn::new(stream);
+            let (key, params) = login(&mut conn, recipe).await?;
+            Ok::<_, Error>((conn, key, params))
+        };
+        let (conn, key, params) = tokio::time::timeout(recipe.login_timeout, handshake)
             .await
             .map_err(|_| Error::Timeout {
                 addr,
@@ -338,6 +365,47 @@ async fn dial(addr: &Address) -> std::io::Result<Stream> {
             let path = addr.socket_path().expect("unix address");
             Ok(Stream::from(UnixStream::connect(path).await?))
         }
+    }
+}
+
+/// Asks the server for TLS (SSLRequest) and, when it agrees, performs the
+/// handshake. A server that declines gets a plain connection unless TLS is
+/// required.
+async fn start_tls(stream: Stream, tls: &ServerTls, addr: &str) -> Result<Stream> {
+    let fail = |reason: String| Error::Tls {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let Some(mut plain) = stream.into_plain() else {
+        return Err(fail("the connection is already encrypted".into()));
+    };
+    let mut request = bytes::BytesMut::new();
+    startup::Startup::SSLRequest(startup::SSLRequest).encode(&mut request);
+    plain
+        .write_all(&request)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut answer = [0u8; 1];
+    plain
+        .read_exact(&mut answer)
+        .await
+        .map_err(|e| fail(format!("no answer to SSLRequest: {e}")))?;
+    match answer[0] {
+        b'S' => {
+            let tls_stream = tokio_rustls::TlsConnector::from(tls.config.clone())
+                .connect(tls.server_name.clone(), plain)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(Stream::TlsClient(Box::new(tls_stream)))
+        }
+        b'N' if tls.when != TlsWhen::Always => Ok(Stream::Plain(plain)),
+        b'N' => Err(fail(
+            "the server does not support TLS, but sslmode requires it".into(),
+        )),
+        other => Err(fail(format!(
+            "unexpected answer {:?} to SSLRequest",
+            other as char
+        ))),
     }
 }
 

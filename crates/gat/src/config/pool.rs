@@ -28,6 +28,10 @@ pub struct Pool {
     pub database: Option<String>,
     /// TLS towards the server (`ssl MODE`). Default prefer, as pggat and libpq.
     pub ssl_mode: SslMode,
+    /// CA certificates (PEM) that verify-ca and verify-full trust (`ssl_root_cert FILE`, libpq's
+    /// `sslrootcert`). Required by those modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_root_cert: Option<PathBuf>,
     /// Startup parameters sent to every server (`parameter k=v`).
     pub parameters: BTreeMap<String, String>,
     /// Servers kept open even when idle. Default 0.
@@ -82,6 +86,7 @@ impl Pool {
             password: None,
             database: None,
             ssl_mode: SslMode::Prefer,
+            ssl_root_cert: None,
             parameters: BTreeMap::new(),
             min_connections: 0,
             max_connections: 20,

@@ -26,6 +26,7 @@ const KNOWN: &[&str] = &[
     "server_lifetime",
     "server_login_timeout",
     "ssl",
+    "ssl_root_cert",
     "username",
 ];
 
@@ -134,6 +135,14 @@ fn pool_block(d: &Directive, block: &Block) -> Result<Pool> {
             }
             "pool" => pool.kind = kind(line)?,
             "ssl" => pool.ssl_mode = ssl_mode(line)?,
+            "ssl_root_cert" => {
+                pool.ssl_root_cert = Some(
+                    line.single("a PEM file of CA certificates")?
+                        .text
+                        .clone()
+                        .into(),
+                )
+            }
             _ => return Err(unknown(d, "directive", KNOWN)),
         }
     }
@@ -144,6 +153,15 @@ fn pool_block(d: &Directive, block: &Block) -> Result<Pool> {
             "an `address` line in the pool block",
         ));
     };
+    if matches!(pool.ssl_mode, SslMode::VerifyCa | SslMode::VerifyFull)
+        && pool.ssl_root_cert.is_none()
+    {
+        return Err(Error::at(
+            &d.name.pos,
+            "a verifying sslmode without the certificates to verify against",
+            "an `ssl_root_cert FILE` line in the pool block",
+        ));
+    }
     pool.address = address;
     pool.span = Span::at(&d.name.pos);
     Ok(pool)

@@ -481,6 +481,7 @@ fn quoting() {
 fn handlers() {
     let mut pg = Pool::new(Address::tcp("127.0.0.1", 5432));
     pg.ssl_mode = SslMode::VerifyFull;
+    pg.ssl_root_cert = Some("/etc/pggat/ca.pem".into());
     let mut insecure = Pool::new(Address::tcp("127.0.0.1", 5432));
     insecure.ssl_mode = SslMode::Require;
     let rewrite = |mode, value: &str| Rewrite {
