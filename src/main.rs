@@ -31,6 +31,15 @@ enum Command {
         #[arg(long, short, default_value = "Gatfile")]
         config: PathBuf,
     },
+    /// Print a config in its JSON form (which `run --config x.json` takes).
+    Adapt {
+        /// Gatfile or JSON config.
+        #[arg(long, short, default_value = "Gatfile")]
+        config: PathBuf,
+        /// Indent the JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
     /// Start a throwaway PostgreSQL cluster with pggat in front of it.
     Demo {
         /// Port pggat listens on.
@@ -46,6 +55,16 @@ fn main() -> ExitCode {
         Command::Validate { config } => match gat::load(&config) {
             Ok(_) => {
                 println!("{}: valid", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Adapt { config, pretty } => match gat::load(&config) {
+            Ok(c) => {
+                println!("{}", c.to_json(pretty));
                 ExitCode::SUCCESS
             }
             Err(e) => {

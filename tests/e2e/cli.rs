@@ -132,3 +132,43 @@ async fn demo_serves_psql_and_cleans_up_on_ctrl_c() {
         data_dir.display()
     );
 }
+
+#[tokio::test]
+async fn adapt_prints_json_that_runs_like_the_gatfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let gatfile = dir.path().join("Gatfile");
+    std::fs::write(&gatfile, session_pool(cluster(), "adapted", SCRAM, 2)).unwrap();
+    for pretty in [false, true] {
+        let mut cmd = Command::new(PGGAT);
+        cmd.args(["adapt", "--config"]).arg(&gatfile);
+        if pretty {
+            cmd.arg("--pretty");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(json.trim_end().lines().count() > 1, pretty, "{json}");
+        // The JSON parses to the very config the Gatfile gives ...
+        let from_json = gat::Config::from_json("adapted.json", &json).unwrap();
+        assert_eq!(from_json, gat::load(&gatfile).unwrap());
+        // ... and serves clients the same way.
+        let g = Pggat::start_config(&from_json).await;
+        let c = g
+            .connect(SCRAM.name, SCRAM.password, "adapted")
+            .await
+            .unwrap();
+        let v: i32 = c.query_one("SELECT 41 + 1", &[]).await.unwrap().get(0);
+        assert_eq!(v, 42);
+        drop(c);
+        g.shutdown().await;
+    }
+    let out = Command::new(PGGAT)
+        .args(["adapt", "--config", "/nonexistent/Gatfile"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

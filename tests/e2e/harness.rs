@@ -36,7 +36,12 @@ impl Pggat {
         };
         let config =
             gat::parse_str("test Gatfile", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let running = pggat::app::start(&config).await.expect("start pggat");
+        Pggat::start_config(&config).await
+    }
+
+    /// Starts pggat with a parsed config (listening where it says).
+    pub async fn start_config(config: &gat::Config) -> Pggat {
+        let running = pggat::app::start(config).await.expect("start pggat");
         let addr = running.tcp_addr().expect("a TCP listener");
         Pggat {
             running: Some(running),
