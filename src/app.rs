@@ -1,10 +1,12 @@
 //! Wiring: from a config to running listeners, and a graceful way down.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fed::Conn;
+use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,19 +16,83 @@ use crate::listener::{Bound, Listener};
 use crate::route::Router;
 use crate::session;
 
-/// What every connection task shares.
-pub struct Shared {
+/// One configuration in force: the routes and pools it made, and each
+/// server block's TLS. A client keeps the generation it arrived under for
+/// its whole session; a reload installs a new one for the clients after.
+pub struct Generation {
     /// Routes and pools.
     pub router: Router,
+    tls: Vec<Option<tokio_rustls::TlsAcceptor>>,
+    /// The server block of each listen address (as written).
+    blocks: HashMap<String, usize>,
+    /// The config's JSON form (no positions): a reload to the same text,
+    /// comments and layout aside, changes nothing.
+    json: String,
+    /// Global settings, some of which only a restart changes.
+    global: gat::Global,
+}
+
+impl Generation {
+    /// Sets `config` up, keeping the pools of `previous` whose settings did
+    /// not change (their clients and servers carry on untouched).
+    fn new(config: &gat::Config, previous: Option<&Generation>) -> Result<Generation, StartError> {
+        let router =
+            Router::new(config, previous.map(|g| &g.router)).map_err(StartError::Config)?;
+        let tls = config
+            .servers
+            .iter()
+            .map(|s| {
+                s.ssl
+                    .as_ref()
+                    .map(crate::tls::acceptor)
+                    .transpose()
+                    .map_err(|e| {
+                        let at = s
+                            .span
+                            .0
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default();
+                        StartError::Config(format!("{at}: {e}"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let blocks = config
+            .servers
+            .iter()
+            .enumerate()
+            .flat_map(|(b, s)| s.listen.iter().map(move |l| (l.addr.to_string(), b)))
+            .collect();
+        Ok(Generation {
+            router,
+            tls,
+            blocks,
+            json: config.to_json(false),
+            global: config.global.clone(),
+        })
+    }
+}
+
+/// What every connection task shares.
+pub struct Shared {
+    current: RwLock<Arc<Generation>>,
     /// Client keys, for cancel requests.
     pub cancels: Arc<Cancels>,
-    /// TLS for the clients of each server block (`ssl`), by block.
-    tls: Vec<Option<tokio_rustls::TlsAcceptor>>,
     draining: CancellationToken,
     deadline: CancellationToken,
 }
 
 impl Shared {
+    /// The configuration in force now.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.current.read().clone()
+    }
+
+    /// The pools of the configuration in force.
+    pub fn pools(&self) -> Vec<Arc<crate::route::PoolEntry>> {
+        self.generation().router.pools()
+    }
+
     /// Resolves when shutdown begins: stop waiting for servers.
     pub async fn shutting_down(&self) {
         self.draining.cancelled().await;
@@ -57,22 +123,48 @@ pub enum StartError {
 /// A running pggat.
 pub struct Running {
     shared: Arc<Shared>,
-    bound: Vec<Bound>,
+    listeners: Vec<Listening>,
     tracker: TaskTracker,
     stop_accepting: CancellationToken,
     shutdown_timeout: Duration,
 }
 
+/// The sockets bound for one listen address.
+struct Listening {
+    key: String,
+    bound: Vec<Bound>,
+    stop: CancellationToken,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The new config says what the running one says: nothing was touched.
+    Unchanged,
+    /// The new config is in force.
+    Applied {
+        /// Pools carried over with their servers and clients.
+        pools_kept: usize,
+        /// Listen addresses newly bound.
+        listeners_started: usize,
+        /// Listen addresses no longer accepting.
+        listeners_stopped: usize,
+    },
+}
+
 impl Running {
     /// Every bound listener.
-    pub fn bound(&self) -> &[Bound] {
-        &self.bound
+    pub fn bound(&self) -> Vec<Bound> {
+        self.listeners
+            .iter()
+            .flat_map(|l| l.bound.iter().cloned())
+            .collect()
     }
 
     /// The first TCP listener's address (what tests connect to).
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
-        self.bound.iter().find_map(|b| match b {
-            Bound::Tcp(a) => Some(*a),
+        self.bound().into_iter().find_map(|b| match b {
+            Bound::Tcp(a) => Some(a),
             Bound::Unix(_) => None,
         })
     }
@@ -80,6 +172,83 @@ impl Running {
     /// The shared state, for stats.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Puts `config` in force without dropping anyone: pools whose settings
+    /// did not change keep their servers and clients; clients of a changed
+    /// or removed pool finish their sessions on it while new clients get the
+    /// new one; listeners no longer configured stop accepting and new ones
+    /// start. Everything that can fail (binding, certificates, secrets) is
+    /// done before anything is switched, so an error leaves the running
+    /// config untouched.
+    pub async fn reload(&mut self, config: &gat::Config) -> Result<Reloaded, StartError> {
+        let current = self.shared.generation();
+        let next = Generation::new(config, Some(&current))?;
+        if next.json == current.json {
+            return Ok(Reloaded::Unchanged);
+        }
+        let wanted: Vec<&gat::Listen> = config.servers.iter().flat_map(|s| &s.listen).collect();
+        let mut started = Vec::new();
+        for listen in &wanted {
+            let key = listen.addr.to_string();
+            if !self.listeners.iter().any(|l| l.key == key) {
+                started.push((key, bind(listen).await?));
+            }
+        }
+        let (old, new) = (&current.global, &config.global);
+        for (what, changed) in [
+            ("threads", old.threads != new.threads),
+            (
+                "stat_log_period",
+                old.stat_log_period != new.stat_log_period,
+            ),
+            ("admin", old.admin != new.admin),
+        ] {
+            if changed {
+                tracing::warn!(
+                    setting = what,
+                    "changed by the reload; takes effect at the next restart"
+                );
+            }
+        }
+        let pools_kept = next.router.kept();
+        *self.shared.current.write() = Arc::new(next);
+        let listeners_started = started.len();
+        for (key, listeners) in started {
+            self.listen(key, listeners);
+        }
+        let before = self.listeners.len();
+        self.listeners.retain(|l| {
+            let keep = wanted.iter().any(|w| w.addr.to_string() == l.key);
+            if !keep {
+                tracing::info!(address = %l.key, "listener removed by reload; no longer accepting");
+                l.stop.cancel();
+            }
+            keep
+        });
+        self.shutdown_timeout = config.global.shutdown_timeout;
+        Ok(Reloaded::Applied {
+            pools_kept,
+            listeners_started,
+            listeners_stopped: before - self.listeners.len(),
+        })
+    }
+
+    fn listen(&mut self, key: String, listeners: Vec<Listener>) {
+        let stop = self.stop_accepting.child_token();
+        let mut bound = Vec::new();
+        for l in listeners {
+            tracing::info!(address = ?l.bound(), "listening");
+            bound.push(l.bound());
+            tokio::spawn(accept_loop(
+                l,
+                key.clone(),
+                self.shared.clone(),
+                self.tracker.clone(),
+                stop.clone(),
+            ));
+        }
+        self.listeners.push(Listening { key, bound, stop });
     }
 
     /// Stops accepting, lets clients finish up to the shutdown timeout, then
@@ -100,81 +269,54 @@ impl Running {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
         }
         self.shared.deadline.cancel();
-        for p in self.shared.router.pools() {
+        for p in self.shared.pools() {
             p.pool.close_all();
         }
     }
 }
 
+async fn bind(listen: &gat::Listen) -> Result<Vec<Listener>, StartError> {
+    Listener::bind(&listen.addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: listen.addr.to_string(),
+            source,
+        })
+}
+
 /// Binds every listener of `config` and starts serving.
 pub async fn start(config: &gat::Config) -> Result<Running, StartError> {
-    let router = Router::new(config).map_err(StartError::Config)?;
-    let tls = config
-        .servers
-        .iter()
-        .map(|s| {
-            s.ssl
-                .as_ref()
-                .map(crate::tls::acceptor)
-                .transpose()
-                .map_err(|e| {
-                    let at = s
-                        .span
-                        .0
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    StartError::Config(format!("{at}: {e}"))
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let generation = Generation::new(config, None)?;
     let shared = Arc::new(Shared {
-        router,
+        current: RwLock::new(Arc::new(generation)),
         cancels: Arc::new(Cancels::default()),
-        tls,
         draining: CancellationToken::new(),
         deadline: CancellationToken::new(),
     });
-    let tracker = TaskTracker::new();
-    let stop_accepting = CancellationToken::new();
-    let mut bound = Vec::new();
-    for (block, server) in config.servers.iter().enumerate() {
-        for listen in &server.listen {
-            let listeners =
-                Listener::bind(&listen.addr)
-                    .await
-                    .map_err(|source| StartError::Bind {
-                        addr: listen.addr.to_string(),
-                        source,
-                    })?;
-            for l in listeners {
-                tracing::info!(address = ?l.bound(), "listening");
-                bound.push(l.bound());
-                tokio::spawn(accept_loop(
-                    l,
-                    block,
-                    shared.clone(),
-                    tracker.clone(),
-                    stop_accepting.clone(),
-                ));
-            }
-        }
+    let mut running = Running {
+        shared,
+        listeners: Vec::new(),
+        tracker: TaskTracker::new(),
+        stop_accepting: CancellationToken::new(),
+        shutdown_timeout: config.global.shutdown_timeout,
+    };
+    for listen in config.servers.iter().flat_map(|s| &s.listen) {
+        let listeners = bind(listen).await?;
+        running.listen(listen.addr.to_string(), listeners);
     }
     if let Some(period) = config.global.stat_log_period {
-        tokio::spawn(stat_log(shared.clone(), period, stop_accepting.clone()));
+        tokio::spawn(stat_log(
+            running.shared.clone(),
+            period,
+            running.stop_accepting.clone(),
+        ));
     }
-    Ok(Running {
-        shared,
-        bound,
-        tracker,
-        stop_accepting,
-        shutdown_timeout: config.global.shutdown_timeout,
-    })
+    Ok(running)
 }
 
 async fn accept_loop(
     listener: Listener,
-    block: usize,
+    key: String,
     shared: Arc<Shared>,
     tracker: TaskTracker,
     stop: CancellationToken,
@@ -186,7 +328,7 @@ async fn accept_loop(
         };
         match stream {
             Ok(stream) => {
-                tracker.spawn(handle(Conn::new(stream), block, shared.clone()));
+                tracker.spawn(handle(Conn::new(stream), key.clone(), shared.clone()));
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
@@ -197,8 +339,13 @@ async fn accept_loop(
     }
 }
 
-async fn handle(conn: Conn, block: usize, shared: Arc<Shared>) {
-    let acceptor = shared.tls.get(block).cloned().flatten();
+async fn handle(conn: Conn, key: String, shared: Arc<Shared>) {
+    let generation = shared.generation();
+    let Some(&block) = generation.blocks.get(&key) else {
+        // The listener was removed by a reload after this accept.
+        return;
+    };
+    let acceptor = generation.tls.get(block).cloned().flatten();
     let start = tokio::time::timeout(
         session::STARTUP_TIMEOUT,
         Box::pin(negotiate(conn, acceptor)),
@@ -216,7 +363,7 @@ async fn handle(conn: Conn, block: usize, shared: Arc<Shared>) {
     match request {
         Request::Cancel { pid, secret } => shared.cancels.forward(pid, secret).await,
         Request::StartTls => {}
-        Request::Startup(s) => session::run(conn, s, shared, block).await,
+        Request::Startup(s) => session::run(conn, s, shared, generation, block).await,
     }
 }
 
@@ -267,7 +414,7 @@ async fn stat_log(shared: Arc<Shared>, period: Duration, stop: CancellationToken
             _ = tick.tick() => {}
             _ = stop.cancelled() => return,
         }
-        for p in shared.router.pools() {
+        for p in shared.pools() {
             let s = p.pool.stats();
             tracing::info!(
                 pool = %p.name,

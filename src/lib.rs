@@ -24,6 +24,7 @@ pub mod demo;
 pub mod errors;
 pub mod listener;
 pub mod params;
+pub mod reload;
 pub mod route;
 pub mod session;
 pub mod signals;

@@ -19,11 +19,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve clients as the config says.
+    /// Serve clients as the config says. SIGHUP reloads the config.
     Run {
         /// Gatfile or JSON config.
         #[arg(long, short, default_value = "Gatfile")]
         config: PathBuf,
+        /// Reload whenever the config file changes.
+        #[arg(long)]
+        watch: bool,
     },
     /// Check a config and exit: 0 if valid, 1 with the first error otherwise.
     Validate {
@@ -72,7 +75,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run { config: path } => {
+        Command::Run {
+            config: path,
+            watch,
+        } => {
             let config = match gat::load(&path) {
                 Ok(c) => c,
                 Err(e) => {
@@ -88,14 +94,14 @@ fn main() -> ExitCode {
                 }
             };
             rt.block_on(async {
-                let running = match pggat::app::start(&config).await {
+                let mut running = match pggat::app::start(&config).await {
                     Ok(r) => r,
                     Err(e) => {
                         eprintln!("{e}");
                         return ExitCode::FAILURE;
                     }
                 };
-                pggat::signals::terminated().await;
+                pggat::reload::serve(&mut running, &path, watch).await;
                 tracing::info!("shutting down");
                 running.shutdown().await;
                 ExitCode::SUCCESS

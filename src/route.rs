@@ -77,16 +77,26 @@ pub struct Resolved {
     pub params: Vec<(String, String)>,
 }
 
-type PoolKey = (usize, usize, String, String);
+/// A pool's identity: its settings (as JSON, positions left out), user
+/// and database. Equal keys across reloads mean the same pool, kept.
+type PoolKey = (Arc<str>, String, String);
+
+/// What a pool route needs to make pools: computed once per config.
+struct PoolRoute {
+    key: Arc<str>,
+    /// TLS towards its servers, set up at load so a bad certificate file is
+    /// an error then, not when a client first arrives.
+    tls: Option<spool::ServerTls>,
+}
 
 /// The routes of every server block, and the pools they made. See the module docs.
 pub struct Router {
     blocks: Vec<Vec<gat::Route>>,
     pools: Mutex<HashMap<PoolKey, Arc<PoolEntry>>>,
-    /// TLS towards the servers of each pool route, by (block, route): set up
-    /// once at load, so a bad certificate file is an error then, not when a
-    /// client first arrives.
-    server_tls: HashMap<(usize, usize), Option<spool::ServerTls>>,
+    /// Each pool route, by (block, route).
+    pool_routes: HashMap<(usize, usize), PoolRoute>,
+    /// Pools carried over from the previous config.
+    kept: usize,
     secrets: Mutex<HashMap<(String, String), Arc<auth::PreparedSecret>>>,
 }
 
@@ -94,8 +104,11 @@ impl Router {
     /// Builds the router and the pools fixed by the config. Fails on secrets
     /// that cannot be parsed (a malformed SCRAM verifier) and on TLS set-ups
     /// that cannot work (an unreadable CA file).
-    pub fn new(config: &gat::Config) -> Result<Router, String> {
-        let mut server_tls = HashMap::new();
+    ///
+    /// The pools of `previous` whose settings, user and database are
+    /// unchanged are carried over with their servers (a reload).
+    pub fn new(config: &gat::Config, previous: Option<&Router>) -> Result<Router, String> {
+        let mut pool_routes = HashMap::new();
         for (b, server) in config.servers.iter().enumerate() {
             for (r, route) in server.routes.iter().enumerate() {
                 if let gat::Handler::Pool(p) = &route.handler {
@@ -105,14 +118,46 @@ impl Router {
                     };
                     let tls = crate::tls::server_tls(p.ssl_mode, host, p.ssl_root_cert.as_deref())
                         .map_err(|e| format!("{}: {e}", at(&route.span)))?;
-                    server_tls.insert((b, r), tls);
+                    // The pool's settings, where it is (listen addresses and
+                    // matcher) and which of several identical routes it is.
+                    let mut settings = p.clone();
+                    settings.span = gat::Span::default();
+                    let listen: Vec<String> =
+                        server.listen.iter().map(|l| l.addr.to_string()).collect();
+                    let mut key = serde_json::to_string(&(listen, &route.matcher, &settings))
+                        .map_err(|e| format!("{}: {e}", at(&route.span)))?;
+                    let twins = pool_routes
+                        .values()
+                        .filter(|r: &&PoolRoute| r.key.starts_with(&*key))
+                        .count();
+                    if twins > 0 {
+                        key.push_str(&format!("#{twins}"));
+                    }
+                    pool_routes.insert(
+                        (b, r),
+                        PoolRoute {
+                            key: key.into(),
+                            tls,
+                        },
+                    );
                 }
             }
         }
+        let carried: HashMap<PoolKey, Arc<PoolEntry>> = previous
+            .map(|p| {
+                p.pools
+                    .lock()
+                    .iter()
+                    .filter(|((key, _, _), _)| pool_routes.values().any(|r| r.key == *key))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let router = Router {
             blocks: config.servers.iter().map(|s| s.routes.clone()).collect(),
-            pools: Mutex::new(HashMap::new()),
-            server_tls,
+            kept: carried.len(),
+            pools: Mutex::new(carried),
+            pool_routes,
             secrets: Mutex::new(HashMap::new()),
         };
         for (b, block) in router.blocks.iter().enumerate() {
@@ -134,6 +179,11 @@ impl Router {
             }
         }
         Ok(router)
+    }
+
+    /// How many pools were carried over from the previous config.
+    pub fn kept(&self) -> usize {
+        self.kept
     }
 
     /// Every pool made so far.
@@ -271,13 +321,16 @@ impl Router {
         user: &str,
         db: &str,
     ) -> Arc<PoolEntry> {
-        let key = (block, route, user.to_owned(), db.to_owned());
+        let route = self
+            .pool_routes
+            .get(&(block, route))
+            .expect("every pool route is set up at load");
+        let key = (route.key.clone(), user.to_owned(), db.to_owned());
         let mut pools = self.pools.lock();
         if let Some(p) = pools.get(&key) {
             return p.clone();
         }
-        let tls = self.server_tls.get(&(block, route)).cloned().flatten();
-        let entry = Arc::new(build_pool(cfg, user, db, tls));
+        let entry = Arc::new(build_pool(cfg, user, db, route.tls.clone()));
         pools.insert(key, entry.clone());
         entry
     }

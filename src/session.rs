@@ -14,7 +14,7 @@ use fed::middleware::unterminate::Unterminate;
 use fed::sqlstate::SqlState;
 use fed::{Conn, Mode, Outcome, Relay};
 
-use crate::app::Shared;
+use crate::app::{Generation, Shared};
 use crate::cancel::Registration;
 use crate::client::startup::Startup;
 use crate::errors::ClientError;
@@ -26,8 +26,14 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves one client to the end. Errors are sent to the client when the
 /// connection still works, then it is closed.
-pub async fn run(mut conn: Conn, startup: Startup, shared: Arc<Shared>, block: usize) {
-    let result = serve(&mut conn, &startup, &shared, block).await;
+pub async fn run(
+    mut conn: Conn,
+    startup: Startup,
+    shared: Arc<Shared>,
+    generation: Arc<Generation>,
+    block: usize,
+) {
+    let result = serve(&mut conn, &startup, &shared, &generation, block).await;
     if let Err(e) = result {
         tracing::debug!(user = %startup.user, database = %startup.database, error = %e, "client session ended with error");
         e.encode(conn.out());
@@ -39,9 +45,10 @@ async fn serve(
     conn: &mut Conn,
     startup: &Startup,
     shared: &Shared,
+    generation: &Generation,
     block: usize,
 ) -> Result<(), ClientError> {
-    let resolved = shared
+    let resolved = generation
         .router
         .resolve(block, startup, conn.stream().is_tls())?;
     if let AuthPlan::Check(secret, method) = &resolved.auth {

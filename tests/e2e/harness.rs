@@ -29,11 +29,7 @@ impl Pggat {
     /// the text has a global block, shutdown waits at most 1s for clients a
     /// test left connected.
     pub async fn start(gatfile: &str) -> Pggat {
-        let text = if gatfile.trim_start().starts_with('{') {
-            gatfile.to_owned()
-        } else {
-            format!("{{\n    shutdown_timeout 1s\n}}\n{gatfile}")
-        };
+        let text = with_global(gatfile);
         let config =
             gat::parse_str("test Gatfile", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         Pggat::start_config(&config).await
@@ -49,6 +45,18 @@ impl Pggat {
         }
     }
 
+    /// Reloads with a Gatfile's text, as [`Pggat::start`] takes it.
+    pub async fn reload(&mut self, gatfile: &str) -> Result<pggat::app::Reloaded, String> {
+        let text = with_global(gatfile);
+        let config = gat::parse_str("test Gatfile", &text).map_err(|e| e.to_string())?;
+        self.running
+            .as_mut()
+            .expect("running")
+            .reload(&config)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The running instance.
     pub fn running(&self) -> &pggat::app::Running {
         self.running.as_ref().expect("running")
@@ -58,7 +66,6 @@ impl Pggat {
     pub fn live_servers(&self) -> usize {
         self.running()
             .shared()
-            .router
             .pools()
             .iter()
             .map(|p| p.pool.stats().live)
@@ -95,6 +102,16 @@ impl Pggat {
     /// on a blocking thread: pggat shares the test's runtime.
     pub async fn psql(&self, user: &str, password: &str, db: &str, args: &[&str]) -> Output {
         psql(self.addr, user, password, db, args, None).await
+    }
+}
+
+/// The Gatfile text with a global block that bounds shutdown to 1s, unless
+/// it has its own.
+fn with_global(gatfile: &str) -> String {
+    if gatfile.trim_start().starts_with('{') {
+        gatfile.to_owned()
+    } else {
+        format!("{{\n    shutdown_timeout 1s\n}}\n{gatfile}")
     }
 }
 

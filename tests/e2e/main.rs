@@ -9,6 +9,7 @@ mod cli;
 mod differential;
 mod drivers;
 mod outage;
+mod reload;
 mod session;
 mod startup;
 mod tls;
