@@ -93,6 +93,11 @@ impl Shared {
         self.generation().router.pools()
     }
 
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
     /// Resolves when shutdown begins: stop waiting for servers.
     pub async fn shutting_down(&self) {
         self.draining.cancelled().await;
@@ -127,6 +132,7 @@ pub struct Running {
     tracker: TaskTracker,
     stop_accepting: CancellationToken,
     shutdown_timeout: Duration,
+    admin: Option<(SocketAddr, CancellationToken)>,
 }
 
 /// The sockets bound for one listen address.
@@ -167,6 +173,11 @@ impl Running {
             Bound::Tcp(a) => Some(a),
             Bound::Unix(_) => None,
         })
+    }
+
+    /// Where the admin endpoint listens, if configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(a, _)| *a)
     }
 
     /// The shared state, for stats.
@@ -272,6 +283,9 @@ impl Running {
         for p in self.shared.pools() {
             p.pool.close_all();
         }
+        if let Some((_, stop)) = &self.admin {
+            stop.cancel();
+        }
     }
 }
 
@@ -284,9 +298,29 @@ async fn bind(listen: &gat::Listen) -> Result<Vec<Listener>, StartError> {
         })
 }
 
-/// Binds every listener of `config` and starts serving.
+/// Binds every listener of `config` and starts serving. Everything is bound
+/// before anything starts, so a failure leaves nothing running.
 pub async fn start(config: &gat::Config) -> Result<Running, StartError> {
     let generation = Generation::new(config, None)?;
+    let admin = match &config.global.admin {
+        Some(addr) => {
+            let bind_error = |source| StartError::Bind {
+                addr: addr.clone(),
+                source,
+            };
+            let listener = tokio::net::TcpListener::bind(addr.as_str())
+                .await
+                .map_err(bind_error)?;
+            let local = listener.local_addr().map_err(bind_error)?;
+            Some((listener, local))
+        }
+        None => None,
+    };
+    let mut listeners = Vec::new();
+    for listen in config.servers.iter().flat_map(|s| &s.listen) {
+        listeners.push((listen.addr.to_string(), bind(listen).await?));
+    }
+
     let shared = Arc::new(Shared {
         current: RwLock::new(Arc::new(generation)),
         cancels: Arc::new(Cancels::default()),
@@ -299,10 +333,20 @@ pub async fn start(config: &gat::Config) -> Result<Running, StartError> {
         tracker: TaskTracker::new(),
         stop_accepting: CancellationToken::new(),
         shutdown_timeout: config.global.shutdown_timeout,
+        admin: None,
     };
-    for listen in config.servers.iter().flat_map(|s| &s.listen) {
-        let listeners = bind(listen).await?;
-        running.listen(listen.addr.to_string(), listeners);
+    for (key, bound) in listeners {
+        running.listen(key, bound);
+    }
+    if let Some((listener, local)) = admin {
+        let stop = CancellationToken::new();
+        tracing::info!(address = %local, "admin endpoint listening");
+        tokio::spawn(crate::admin::serve(
+            listener,
+            running.shared.clone(),
+            stop.clone(),
+        ));
+        running.admin = Some((local, stop));
     }
     if let Some(period) = config.global.stat_log_period {
         tokio::spawn(stat_log(

@@ -16,6 +16,7 @@
 //! `session` (pool acquire → `fed::Relay` → release).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cancel;
 pub mod client;
