@@ -31,3 +31,4 @@ pub mod session;
 pub mod signals;
 pub mod tls;
 pub mod transaction;
+pub mod watchdog;

@@ -49,6 +49,15 @@ pub struct PoolEntry {
 }
 
 impl PoolEntry {
+    /// The pool's timeouts, for the watchdog.
+    pub fn limits(&self) -> crate::watchdog::Limits {
+        crate::watchdog::Limits {
+            query: self.config.query_timeout,
+            idle_in_transaction: self.config.idle_transaction_timeout,
+            client_idle: self.config.client_idle_timeout,
+        }
+    }
+
     /// Tells the pool's credentials the ClientKey a client proved with SCRAM,
     /// so a pool configured with only a SCRAM verifier can log in to servers
     /// (pass-through). Keys that do not match the pool's verifier are ignored.

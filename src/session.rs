@@ -121,11 +121,20 @@ async fn session_pooling(
     hold_cancels(registration, guard.server_ref());
     let outcome = {
         let parts = guard.server().parts();
-        let relay = Relay::new(conn, parts.conn, parts.pipeline, Unterminate, Mode::Session);
+        let limits = entry.limits();
+        let mut relay = Relay::new(conn, parts.conn, parts.pipeline, Unterminate, Mode::Session);
         tokio::select! {
-            o = relay => Some(o),
+            o = crate::watchdog::run(&mut relay, &limits) => Some(o),
             _ = shared.shutdown_deadline() => None,
         }
+    };
+    let outcome = match outcome {
+        Some(crate::watchdog::Watched::Done(o)) => Some(o),
+        Some(crate::watchdog::Watched::Expired(waiting, limit)) => {
+            registration.release().await;
+            return Err(crate::watchdog::expired(guard, &entry.name, waiting, limit, true).await);
+        }
+        None => None,
     };
     registration.release().await;
     ticket.charge(guard.since().elapsed());

@@ -23,6 +23,7 @@ use crate::cancel::Registration;
 use crate::errors::ClientError;
 use crate::route::PoolEntry;
 use crate::session::{gone, hold_cancels, server_lost, shutdown_error, startup_reply};
+use crate::watchdog::Watched;
 
 /// Most distinct startup-parameter sets remembered per pool.
 const STARTUP_CACHE: usize = 256;
@@ -58,10 +59,14 @@ pub async fn serve(
     // Waited on for every transaction: registered once, not per transaction.
     let mut draining = std::pin::pin!(shared.shutting_down());
     let mut deadline = std::pin::pin!(shared.shutdown_deadline());
+    let limits = entry.limits();
     loop {
         conn.flush().await.map_err(|_| gone())?;
         let next = tokio::select! {
             n = next(conn, &mut statements, &entry.known) => n,
+            _ = crate::watchdog::after(limits.client_idle) => {
+                return Err(crate::watchdog::idle_session(&entry.name, limits.client_idle.unwrap_or_default()));
+            }
             _ = &mut draining => return Err(shutdown_error()),
         };
         match next {
@@ -109,9 +114,9 @@ pub async fn serve(
                 ),
                 Eqp::new(&mut statements, parts.statements, &entry.known),
             );
-            let relay = Relay::new(conn, parts.conn, parts.pipeline, mw, Mode::Transaction);
+            let mut relay = Relay::new(conn, parts.conn, parts.pipeline, mw, Mode::Transaction);
             tokio::select! {
-                o = relay => Some(o),
+                o = crate::watchdog::run(&mut relay, &limits) => Some(o),
                 _ = &mut deadline => None,
             }
         };
@@ -126,6 +131,16 @@ pub async fn serve(
                 tracing::info!(pool = %entry.name, reason = reason.describe(), "client pinned to its server until it leaves or runs DISCARD ALL");
             }
         }
+        // After the pin check: a pinned server is reset whatever ends here.
+        let outcome = match outcome {
+            Some(Watched::Done(o)) => Some(o),
+            Some(Watched::Expired(waiting, limit)) => {
+                return Err(
+                    crate::watchdog::expired(guard, &entry.name, waiting, limit, false).await,
+                );
+            }
+            None => None,
+        };
         match outcome {
             Some(Outcome::Idle) => give_back(guard).await,
             Some(Outcome::Stopped(_)) => {

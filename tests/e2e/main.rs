@@ -13,5 +13,6 @@ mod outage;
 mod reload;
 mod session;
 mod startup;
+mod timeouts;
 mod tls;
 mod transaction;

@@ -35,5 +35,5 @@ pub mod stream;
 pub use conn::{Conn, Message};
 pub use error::{Error, Result};
 pub use pipeline::{Pipeline, TxStatus};
-pub use relay::{Mode, Outcome, Relay};
+pub use relay::{Mode, Outcome, Relay, Waiting, Watch};
 pub use stream::Stream;

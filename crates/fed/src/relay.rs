@@ -106,6 +106,29 @@ pub struct Relay<'a, M> {
     up: Lane,
     down: Lane,
     stop: Option<Outcome>,
+    client_reads: u64,
+}
+
+/// What a relay is waiting for, for a watchdog that enforces timeouts by
+/// sampling it (see [`Relay::watch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// The server owes responses: a query is running.
+    Server,
+    /// Nothing is owed and a transaction is open: the client is idle in it.
+    ClientInTransaction,
+    /// Nothing is owed and no transaction is open.
+    Client,
+}
+
+/// A sample of a relay's state; equal samples mean nothing happened in
+/// between on the side being waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watch {
+    /// What it waits for.
+    pub waiting: Waiting,
+    /// Reads from the client so far.
+    pub client_reads: u64,
 }
 
 impl<'a, M: Middleware> Relay<'a, M> {
@@ -129,6 +152,22 @@ impl<'a, M: Middleware> Relay<'a, M> {
             up: Lane::default(),
             down: Lane::default(),
             stop: None,
+            client_reads: 0,
+        }
+    }
+
+    /// What the relay waits for now, and how much the client has sent.
+    pub fn watch(&self) -> Watch {
+        let waiting = if self.pipeline.owed() > 0 || self.pipeline.in_copy_in() {
+            Waiting::Server
+        } else if self.pipeline.status() != crate::TxStatus::Idle {
+            Waiting::ClientInTransaction
+        } else {
+            Waiting::Client
+        };
+        Watch {
+            waiting,
+            client_reads: self.client_reads,
         }
     }
 
@@ -359,7 +398,10 @@ impl<'a, M: Middleware> Relay<'a, M> {
                         self.up.eof = true;
                         return Poll::Ready(Outcome::ClientGone(eof_error(self.client)));
                     }
-                    Poll::Ready(Ok(_)) => progressed = true,
+                    Poll::Ready(Ok(_)) => {
+                        self.client_reads += 1;
+                        progressed = true;
+                    }
                     Poll::Ready(Err(e)) => return Poll::Ready(Outcome::ClientGone(e)),
                     Poll::Pending => {}
                 }
