@@ -351,7 +351,14 @@ fn at(span: &gat::Span) -> String {
 }
 
 fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTls>) -> PoolEntry {
-    let gat::PoolKind::Basic(basic) = &cfg.kind;
+    let basic = cfg.kind.basic();
+    if let gat::PoolKind::Hybrid(_) = &cfg.kind {
+        tracing::warn!(
+            pool = %format!("{db}/{user}"),
+            replicas = cfg.replicas.len(),
+            "pool hybrid: read/write splitting is not implemented yet; every transaction runs on the primary"
+        );
+    }
     let secret = cfg
         .password
         .as_deref()

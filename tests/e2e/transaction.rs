@@ -411,3 +411,26 @@ async fn rob_shares_server_time_fairly_between_clients() {
         "lifo 10 vs 100 ms: {counts:?} (if this is fair too, the rob check proves nothing)"
     );
 }
+
+#[tokio::test]
+async fn a_hybrid_pool_parses_and_serves_from_its_primary_until_routing_lands() {
+    let c = cluster();
+    let gatfile = transaction_pool(c, "hyb", SCRAM, 2, "").replace(
+        "        pool basic transaction {\n\n        }\n",
+        &format!(
+            "        replica {}\n        pool hybrid {{\n            primary_stickiness 2s\n            penalize replication_latency {{\n                max_lag 10s\n            }}\n        }}\n",
+            c.address()
+        ),
+    );
+    assert!(gatfile.contains("pool hybrid"), "{gatfile}");
+    let g = Pggat::start(&gatfile).await;
+    let client = g.connect(SCRAM.name, SCRAM.password, "hyb").await.unwrap();
+    let in_recovery: bool = client
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!in_recovery, "served by the primary");
+    drop(client);
+    g.shutdown().await;
+}

@@ -89,9 +89,9 @@ mod validate;
 use std::path::Path;
 
 pub use config::{
-    Address, AuthMethod, BasicPool, Config, DEFAULT_TRACKED, Global, Handler, Listen, ListenAddr,
-    ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, Rewrite, RewriteMode, Route, Scheme,
-    Server, ServerSsl, SslMode,
+    Address, AuthMethod, BasicPool, Config, Critic, DEFAULT_TRACKED, Global, Handler, HybridPool,
+    Listen, ListenAddr, ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, Rewrite,
+    RewriteMode, Route, Scheme, Server, ServerSsl, SslMode,
 };
 pub use error::{Error, Pos, Result, Span};
 pub use glob::Glob;

@@ -120,15 +120,27 @@ fn check_pool(pool: &Pool) -> std::result::Result<(), (String, &'static str)> {
             "timeouts above zero",
         ));
     }
+    let basic = pool.kind.basic();
+    if basic.reconnect_max < basic.reconnect_initial {
+        return Err((
+            "reconnect maximum below its initial delay".into(),
+            "a maximum at least as long as the initial delay",
+        ));
+    }
     match &pool.kind {
-        PoolKind::Basic(basic) => {
-            if basic.reconnect_max < basic.reconnect_initial {
-                return Err((
-                    "reconnect maximum below its initial delay".into(),
-                    "a maximum at least as long as the initial delay",
-                ));
-            }
+        PoolKind::Basic(_) if !pool.replicas.is_empty() => {
+            return Err((
+                "replica addresses in a pool that is not hybrid".into(),
+                "`pool hybrid` in the pool block, or no replica lines",
+            ));
         }
+        PoolKind::Hybrid(h) if h.basic.mode != crate::PoolMode::Transaction => {
+            return Err((
+                "a hybrid pool in session mode".into(),
+                "transaction pooling (hybrid pools route each transaction)",
+            ));
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 pub use listen::{Listen, ListenAddr, Scheme};
 pub use pool::{
-    Address, BasicPool, DEFAULT_TRACKED, ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler,
-    SslMode,
+    Address, BasicPool, Critic, DEFAULT_TRACKED, HybridPool, ParameterStatusSync, Pool, PoolKind,
+    PoolMode, Pooler, SslMode,
 };
 
 use crate::duration::{serde_duration, serde_opt_duration};

@@ -26,6 +26,9 @@ pub struct Pool {
     /// The database servers connect to; `None` means the client's own database.
     #[serde(deserialize_with = "required")]
     pub database: Option<String>,
+    /// Replica addresses (`replica ADDRESS` lines), for `pool hybrid` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Address>,
     /// TLS towards the server (`ssl MODE`). Default prefer, as pggat and libpq.
     pub ssl_mode: SslMode,
     /// CA certificates (PEM) that verify-ca and verify-full trust (`ssl_root_cert FILE`, libpq's
@@ -87,6 +90,7 @@ impl Pool {
             database: None,
             ssl_mode: SslMode::Prefer,
             ssl_root_cert: None,
+            replicas: Vec::new(),
             parameters: BTreeMap::new(),
             min_connections: 0,
             max_connections: 20,
@@ -141,13 +145,85 @@ impl fmt::Display for Address {
     }
 }
 
-/// How clients share a pool's servers (`pool basic ...` inside the pool block). Hybrid (read/write split)
-/// pools will be a second variant.
+/// How clients share a pool's servers (`pool basic ...` or `pool hybrid ...` inside the pool block).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolKind {
     /// One set of servers shared in session or transaction mode.
     Basic(BasicPool),
+    /// `pool hybrid [{ ... }]`: the pool's `address` is the primary, its `replica` lines the replicas;
+    /// writes go to the primary, reads to replicas (always transaction pooling).
+    Hybrid(HybridPool),
+}
+
+impl PoolKind {
+    /// The sharing settings (a hybrid pool's apply to both its sides).
+    pub fn basic(&self) -> &BasicPool {
+        match self {
+            PoolKind::Basic(b) => b,
+            PoolKind::Hybrid(h) => &h.basic,
+        }
+    }
+}
+
+/// `pool hybrid { ... }`: every `pool basic transaction` directive, plus the read/write split's own.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HybridPool {
+    /// Transaction pooling settings, used on the primary and the replicas.
+    pub basic: BasicPool,
+    /// After a client's write commits, its reads stay on the primary this long (read your writes), or
+    /// until the replicas have replayed the commit. Default 1s.
+    #[serde(with = "serde_duration")]
+    pub primary_stickiness: Duration,
+    /// Start read-write transactions on a replica and replay them on the primary when they write
+    /// (`hybrid_replay on`, default); `off` sends every explicit read-write transaction to the primary.
+    pub replay: bool,
+}
+
+impl HybridPool {
+    /// The defaults.
+    pub fn new() -> HybridPool {
+        HybridPool {
+            basic: BasicPool::new(PoolMode::Transaction),
+            primary_stickiness: Duration::from_secs(1),
+            replay: true,
+        }
+    }
+}
+
+impl Default for HybridPool {
+    fn default() -> HybridPool {
+        HybridPool::new()
+    }
+}
+
+/// A critic (`penalize ...`): scores servers, lower is better. Scores are cached for `validity`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Critic {
+    /// `penalize query_latency` (alias `latency`): the time of `SELECT 0`, divided by `threshold`.
+    QueryLatency {
+        /// The time that scores 1. Default 300ms.
+        #[serde(with = "serde_duration")]
+        threshold: Duration,
+        /// How long a score is reused. Default 5m.
+        #[serde(with = "serde_duration")]
+        validity: Duration,
+    },
+    /// `penalize replication_latency`: a standby's replay lag, divided by `threshold`.
+    ReplicationLatency {
+        /// The lag that scores 1. Default 3s.
+        #[serde(with = "serde_duration")]
+        threshold: Duration,
+        /// How long a score is reused. Default 5m.
+        #[serde(with = "serde_duration")]
+        validity: Duration,
+        /// A replica lagging more than this serves nothing until it catches up; `None` (default) has
+        /// no limit.
+        #[serde(with = "serde_opt_duration")]
+        max_lag: Option<Duration>,
+    },
 }
 
 /// `pool basic [session|transaction] { ... }`.
@@ -201,6 +277,9 @@ pub struct BasicPool {
     /// Most prepared statements kept per server connection; the least recently used is closed to make
     /// room. Default 1000.
     pub max_prepared_statements: u32,
+    /// Critics scoring this pool's servers (`penalize` lines), in file order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub penalize: Vec<Critic>,
 }
 
 /// The parameters tracked when a pool has no `track` lines.
@@ -236,6 +315,7 @@ impl BasicPool {
             track: DEFAULT_TRACKED.iter().map(|s| (*s).to_owned()).collect(),
             pin_session_state: true,
             max_prepared_statements: 1000,
+            penalize: Vec::new(),
         }
     }
 }

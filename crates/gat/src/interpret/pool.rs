@@ -4,7 +4,11 @@ use super::{
     Line, Once, addr, choice, duration, duration_or_off, flag, nonzero_duration, positive, uint,
     unknown,
 };
-use crate::config::{BasicPool, ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, SslMode};
+use std::time::Duration;
+
+use crate::config::{
+    BasicPool, Critic, HybridPool, ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, SslMode,
+};
 use crate::error::{Error, Result, Span};
 use crate::syntax::{Block, Directive};
 
@@ -20,6 +24,7 @@ const KNOWN: &[&str] = &[
     "password",
     "pool",
     "query_timeout",
+    "replica",
     "server_check_delay",
     "server_check_query",
     "server_connect_timeout",
@@ -35,6 +40,7 @@ const BASIC_KNOWN: &[&str] = &[
     "idle_timeout",
     "max_prepared_statements",
     "parameter_status_sync",
+    "penalize",
     "pin_session_state",
     "pooler",
     "reconnect",
@@ -73,7 +79,7 @@ fn pool_block(d: &Directive, block: &Block) -> Result<Pool> {
         if !KNOWN.contains(&name) {
             return Err(unknown(d, "directive", KNOWN));
         }
-        if name != "parameter" {
+        if name != "parameter" && name != "replica" {
             once.check(d)?;
         }
         match name {
@@ -135,6 +141,10 @@ fn pool_block(d: &Directive, block: &Block) -> Result<Pool> {
             }
             "pool" => pool.kind = kind(line)?,
             "ssl" => pool.ssl_mode = ssl_mode(line)?,
+            "replica" => {
+                let token = line.single(ADDRESS)?;
+                pool.replicas.push(addr::address(token, "replica address")?);
+            }
             "ssl_root_cert" => {
                 pool.ssl_root_cert = Some(
                     line.single("a PEM file of CA certificates")?
@@ -206,19 +216,39 @@ fn off_setting(line: &mut Line<'_>) -> Result<Option<std::time::Duration>> {
     duration_or_off(line.single("a duration, or off")?, name)
 }
 
-/// `pool basic [session|transaction] [{ ... }]`.
+/// Directives of a `pool hybrid { ... }` block besides the basic ones.
+const HYBRID_KNOWN: &[&str] = &["hybrid_replay", "primary_stickiness"];
+
+/// `pool basic [session|transaction] [{ ... }]` or `pool hybrid [{ ... }]`.
 fn kind(mut line: Line<'_>) -> Result<PoolKind> {
-    let kind = line.value("a pool kind: basic")?;
+    let kind = line.value("a pool kind: basic or hybrid")?;
     match kind.text.as_str() {
         "basic" if !kind.quoted => {}
         "hybrid" if !kind.quoted => {
-            return Err(Error::at(
-                &kind.pos,
-                "pool hybrid is not supported yet",
-                "pool basic",
-            ));
+            line.end()?;
+            let mut hybrid = HybridPool::new();
+            if let Some(block) = &line.d.block {
+                let (basic, own): (Vec<&Directive>, Vec<&Directive>) = block
+                    .directives
+                    .iter()
+                    .partition(|d| !HYBRID_KNOWN.contains(&d.name.text.as_str()));
+                directives(basic, &mut hybrid.basic, HYBRID_KNOWN)?;
+                let mut once = Once::default();
+                for d in own {
+                    once.check(d)?;
+                    let mut line = Line::new(d);
+                    match d.name.text.as_str() {
+                        "primary_stickiness" => {
+                            hybrid.primary_stickiness =
+                                duration(line.single("a duration")?, "primary_stickiness")?
+                        }
+                        _ => hybrid.replay = flag(&mut line)?,
+                    }
+                }
+            }
+            return Ok(PoolKind::Hybrid(hybrid));
         }
-        _ => return Err(super::invalid(kind, "pool", "one of: basic")),
+        _ => return Err(super::invalid(kind, "pool", "one of: basic, hybrid")),
     }
     let mode = match line.optional() {
         Some(token) => choice(
@@ -234,21 +264,24 @@ fn kind(mut line: Line<'_>) -> Result<PoolKind> {
     line.end()?;
     let mut basic = BasicPool::new(mode);
     if let Some(block) = &line.d.block {
-        basic_block(block, &mut basic)?;
+        directives(block.directives.iter().collect(), &mut basic, &[])?;
     }
     Ok(PoolKind::Basic(basic))
 }
 
-fn basic_block(block: &Block, basic: &mut BasicPool) -> Result<()> {
+/// The directives of a `pool basic` block (also allowed in `pool hybrid`,
+/// whose own `extra` ones count as known in messages).
+fn directives(list: Vec<&Directive>, basic: &mut BasicPool, extra: &[&str]) -> Result<()> {
+    let known: Vec<&str> = BASIC_KNOWN.iter().chain(extra).copied().collect();
     let mut once = Once::default();
     let mut tracked = false;
-    for d in &block.directives {
+    for d in list {
         let mut line = Line::new(d);
         let name = d.name.text.as_str();
         if !BASIC_KNOWN.contains(&name) {
-            return Err(unknown(d, "directive", BASIC_KNOWN));
+            return Err(unknown(d, "directive", &known));
         }
-        if name != "track" {
+        if name != "track" && name != "penalize" {
             once.check(d)?;
         }
         match name {
@@ -322,8 +355,66 @@ fn basic_block(block: &Block, basic: &mut BasicPool) -> Result<()> {
                     basic.track.push(token.text.clone());
                 }
             }
-            _ => return Err(unknown(d, "directive", BASIC_KNOWN)),
+            "penalize" => basic.penalize.push(critic(line)?),
+            _ => return Err(unknown(d, "directive", &known)),
         }
     }
     Ok(())
+}
+
+const CRITIC_KNOWN: &[&str] = &["max_lag", "threshold", "validity"];
+
+/// `penalize query_latency|latency|replication_latency [{ threshold D; validity D; max_lag D }]`.
+fn critic(mut line: Line<'_>) -> Result<Critic> {
+    let token = line.value("a critic: query_latency, latency or replication_latency")?;
+    let replication = match token.text.as_str() {
+        "query_latency" | "latency" if !token.quoted => false,
+        "replication_latency" if !token.quoted => true,
+        _ => {
+            return Err(super::invalid(
+                token,
+                "penalize",
+                "one of: query_latency, latency, replication_latency",
+            ));
+        }
+    };
+    line.end()?;
+    let (mut threshold, mut validity, mut max_lag) = if replication {
+        (Duration::from_secs(3), Duration::from_secs(300), None)
+    } else {
+        (Duration::from_millis(300), Duration::from_secs(300), None)
+    };
+    if let Some(block) = &line.d.block {
+        let mut once = Once::default();
+        for d in &block.directives {
+            let name = d.name.text.as_str();
+            if !CRITIC_KNOWN.contains(&name) || (name == "max_lag" && !replication) {
+                let known: &[&str] = if replication {
+                    CRITIC_KNOWN
+                } else {
+                    &["threshold", "validity"]
+                };
+                return Err(unknown(d, "critic option", known));
+            }
+            once.check(d)?;
+            let mut line = Line::new(d);
+            match name {
+                "threshold" => threshold = nonzero_duration(line.single("a duration")?, name)?,
+                "validity" => validity = nonzero_duration(line.single("a duration")?, name)?,
+                _ => max_lag = off_setting(&mut line)?,
+            }
+        }
+    }
+    Ok(if replication {
+        Critic::ReplicationLatency {
+            threshold,
+            validity,
+            max_lag,
+        }
+    } else {
+        Critic::QueryLatency {
+            threshold,
+            validity,
+        }
+    })
 }

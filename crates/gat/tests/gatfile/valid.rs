@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gat::{
-    Address, AuthMethod, BasicPool, Config, Glob, Global, Handler, Listen, ListenAddr, Matcher,
-    ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, Rewrite, RewriteMode, Route, Scheme,
-    Server, ServerSsl, Span, SslMode,
+    Address, AuthMethod, BasicPool, Config, Critic, Glob, Global, Handler, HybridPool, Listen,
+    ListenAddr, Matcher, ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, Rewrite,
+    RewriteMode, Route, Scheme, Server, ServerSsl, Span, SslMode,
 };
 
 use super::load;
@@ -73,6 +73,7 @@ fn pool(pool: Pool) -> Handler {
 fn basic(pool: &mut Pool) -> &mut BasicPool {
     match &mut pool.kind {
         PoolKind::Basic(basic) => basic,
+        PoolKind::Hybrid(hybrid) => &mut hybrid.basic,
     }
 }
 
@@ -94,6 +95,7 @@ fn every_valid_file_is_checked() {
         "full.gatfile",
         "global.gatfile",
         "handlers.gatfile",
+        "hybrid.gatfile",
         "imports.gatfile",
         "listen.gatfile",
         "matchers.gatfile",
@@ -315,6 +317,7 @@ fn pool_options() {
         track: vec!["TimeZone".into(), "application_name".into()],
         pin_session_state: false,
         max_prepared_statements: 250,
+        penalize: Vec::new(),
     });
 
     let mut tx = Pool::new(Address::Unix("/tmp/.s.PGSQL.5432".into()));
@@ -559,5 +562,59 @@ fn handlers() {
     check(
         "handlers.gatfile",
         config(Global::default(), vec![first, second]),
+    );
+}
+
+#[test]
+fn hybrid() {
+    let mut app = Pool::new(Address::tcp("primary.internal", 5432));
+    app.replicas = vec![
+        Address::tcp("replica-a.internal", 5432),
+        Address::tcp("replica-b.internal", 5432),
+    ];
+    app.username = Some("app".into());
+    app.password = Some("s3cret".into());
+    app.database = Some("app".into());
+    let mut hybrid = HybridPool::new();
+    hybrid.primary_stickiness = secs(2);
+    hybrid.replay = false;
+    hybrid.basic.max_prepared_statements = 500;
+    hybrid.basic.penalize = vec![
+        Critic::QueryLatency {
+            threshold: Duration::from_millis(300),
+            validity: secs(300),
+        },
+        Critic::ReplicationLatency {
+            threshold: secs(1),
+            validity: secs(30),
+            max_lag: Some(secs(10)),
+        },
+    ];
+    app.kind = PoolKind::Hybrid(hybrid);
+    let mut plain = Pool::new(Address::tcp("127.0.0.1", 5432));
+    basic(&mut plain).penalize = vec![Critic::QueryLatency {
+        threshold: Duration::from_millis(50),
+        validity: secs(300),
+    }];
+    let ro = Matcher::user("*_ro");
+    check(
+        "hybrid.gatfile",
+        config(
+            Global::default(),
+            vec![server(
+                vec![tcp("", 5433)],
+                vec![
+                    route(
+                        Some(ro),
+                        Handler::Parameter {
+                            name: "hybrid.mode".into(),
+                            value: "ro".into(),
+                        },
+                    ),
+                    route(Some(Matcher::database("app")), pool(app)),
+                    route(Some(Matcher::database("basic")), pool(plain)),
+                ],
+            )],
+        ),
     );
 }
