@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fed::Conn;
@@ -25,6 +26,8 @@ pub struct Generation {
     tls: Vec<Option<tokio_rustls::TlsAcceptor>>,
     /// The server block of each listen address (as written).
     blocks: HashMap<String, usize>,
+    /// Each server block's `max_connections` per listener.
+    max_clients: Vec<Option<u32>>,
     /// The config's JSON form (no positions): a reload to the same text,
     /// comments and layout aside, changes nothing.
     json: String,
@@ -67,6 +70,7 @@ impl Generation {
             router,
             tls,
             blocks,
+            max_clients: config.servers.iter().map(|s| s.max_connections).collect(),
             json: config.to_json(false),
             global: config.global.clone(),
         })
@@ -140,6 +144,28 @@ struct Listening {
     key: String,
     bound: Vec<Bound>,
     stop: CancellationToken,
+}
+
+/// A client counted against its listener's `max_connections` while it
+/// lives.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(count: &Arc<AtomicUsize>) -> Counted {
+        count.fetch_add(1, Ordering::AcqRel);
+        Counted(count.clone())
+    }
+
+    /// Clients of the listener now, this one included.
+    fn now(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What a reload did.
@@ -247,6 +273,7 @@ impl Running {
 
     fn listen(&mut self, key: String, listeners: Vec<Listener>) {
         let stop = self.stop_accepting.child_token();
+        let clients = Arc::new(AtomicUsize::new(0));
         let mut bound = Vec::new();
         for l in listeners {
             tracing::info!(address = ?l.bound(), "listening");
@@ -257,6 +284,7 @@ impl Running {
                 self.shared.clone(),
                 self.tracker.clone(),
                 stop.clone(),
+                clients.clone(),
             ));
         }
         self.listeners.push(Listening { key, bound, stop });
@@ -308,7 +336,12 @@ pub async fn start(config: &gat::Config) -> Result<Running, StartError> {
                 addr: addr.clone(),
                 source,
             };
-            let listener = tokio::net::TcpListener::bind(addr.as_str())
+            // `:9930` means every interface, as for client listeners.
+            let host_port = match addr.strip_prefix(':') {
+                Some(port) => format!("0.0.0.0:{port}"),
+                None => addr.clone(),
+            };
+            let listener = tokio::net::TcpListener::bind(host_port.as_str())
                 .await
                 .map_err(bind_error)?;
             let local = listener.local_addr().map_err(bind_error)?;
@@ -364,6 +397,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     tracker: TaskTracker,
     stop: CancellationToken,
+    clients: Arc<AtomicUsize>,
 ) {
     loop {
         let stream = tokio::select! {
@@ -372,7 +406,13 @@ async fn accept_loop(
         };
         match stream {
             Ok(stream) => {
-                tracker.spawn(handle(Conn::new(stream), key.clone(), shared.clone()));
+                let counted = Counted::new(&clients);
+                tracker.spawn(handle(
+                    Conn::new(stream),
+                    key.clone(),
+                    shared.clone(),
+                    counted,
+                ));
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
@@ -383,7 +423,7 @@ async fn accept_loop(
     }
 }
 
-async fn handle(conn: Conn, key: String, shared: Arc<Shared>) {
+async fn handle(conn: Conn, key: String, shared: Arc<Shared>, counted: Counted) {
     let generation = shared.generation();
     let Some(&block) = generation.blocks.get(&key) else {
         // The listener was removed by a reload after this accept.
@@ -407,7 +447,23 @@ async fn handle(conn: Conn, key: String, shared: Arc<Shared>) {
     match request {
         Request::Cancel { pid, secret } => shared.cancels.forward(pid, secret).await,
         Request::StartTls => {}
-        Request::Startup(s) => session::run(conn, s, shared, generation, block).await,
+        Request::Startup(s) => {
+            if let Some(max) = generation.max_clients.get(block).copied().flatten()
+                && counted.now() > max as usize
+            {
+                let mut conn = conn;
+                crate::errors::ClientError::fatal(
+                    fed::sqlstate::SqlState::TOO_MANY_CONNECTIONS,
+                    format!(
+                        "sorry, too many clients already (max_connections {max} of listener {key})"
+                    ),
+                )
+                .encode(conn.out());
+                conn.shutdown().await;
+                return;
+            }
+            session::run(conn, s, shared, generation, block).await
+        }
     }
 }
 

@@ -128,3 +128,42 @@ async fn protocol_minor_version_and_pq_options_are_negotiated_down() {
     assert_eq!(tag, b'R', "then authentication as usual");
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_listener_past_max_connections_refuses_with_53300() {
+    let gatfile = session_pool(cluster(), "capped", SCRAM, 5).replacen(
+        "127.0.0.1:0 {\n",
+        "127.0.0.1:0 {\n    max_connections 2\n",
+        1,
+    );
+    let g = Pggat::start(&gatfile).await;
+    let a = g
+        .connect(SCRAM.name, SCRAM.password, "capped")
+        .await
+        .unwrap();
+    let b = g
+        .connect(SCRAM.name, SCRAM.password, "capped")
+        .await
+        .unwrap();
+    let err = g
+        .connect(SCRAM.name, SCRAM.password, "capped")
+        .await
+        .expect_err("a third client must be refused");
+    assert_eq!(sqlstate(&err).as_deref(), Some("53300"), "{err}");
+    assert!(
+        message(&err).contains("max_connections 2"),
+        "{}",
+        message(&err)
+    );
+    // One leaves: room for the next.
+    drop(a);
+    assert!(
+        eventually(std::time::Duration::from_secs(5), async || g
+            .connect(SCRAM.name, SCRAM.password, "capped")
+            .await
+            .is_ok())
+        .await
+    );
+    b.simple_query("SELECT 1").await.unwrap();
+    g.shutdown().await;
+}

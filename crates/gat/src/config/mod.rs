@@ -72,6 +72,10 @@ pub struct Server {
     /// TLS for clients of these listeners (`ssl`); `None` answers SSLRequest with 'N'.
     #[serde(deserialize_with = "required")]
     pub ssl: Option<ServerSsl>,
+    /// Most clients connected at once through each of these listeners (`max_connections N`); past it
+    /// a client gets 53300. `None` (default) has no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
     /// The routes in file order. Every route whose matcher holds runs, in this order, until a terminal
     /// handler (a pool, `error`, `pgbouncer`) serves the client.
     pub routes: Vec<Route>,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::{Line, Once, addr, choice, matcher, pool, unknown};
+use super::{Line, Once, addr, choice, matcher, pool, positive, unknown};
 use crate::config::{AuthMethod, Handler, Rewrite, RewriteMode, Route, Server, ServerSsl};
 use crate::error::{Error, Pos, Result, Span};
 use crate::matcher::Matcher;
@@ -16,6 +16,7 @@ const KNOWN: &[&str] = &[
     "auth_method",
     "database",
     "error",
+    "max_connections",
     "parameter",
     "password",
     "pgbouncer",
@@ -70,6 +71,7 @@ pub(super) fn server(d: &Directive) -> Result<Server> {
         }
     }
     let mut ssl = None;
+    let mut max_connections = None;
     let mut once = Once::default();
     let mut routes = Vec::new();
     for line in &block.directives {
@@ -81,11 +83,18 @@ pub(super) fn server(d: &Directive) -> Result<Server> {
             ssl = Some(server_ssl(Line::new(line))?);
             continue;
         }
+        if line.name.is_word("max_connections") {
+            once.check(line)?;
+            let token = Line::new(line).single("a positive number of clients")?;
+            max_connections = Some(positive(token, "max_connections")?);
+            continue;
+        }
         routes.push(route(line, &named)?);
     }
     Ok(Server {
         listen,
         ssl,
+        max_connections,
         routes,
         span: Span::at(&d.name.pos),
     })

@@ -2,6 +2,7 @@
 //! must produce, a corpus of mistakes with the exact message each must produce, the JSON round trip and
 //! a fuzz-style loop. One integration binary (see STYLE.md), one module per concern.
 
+mod docs;
 mod fuzz;
 mod invalid;
 mod json;

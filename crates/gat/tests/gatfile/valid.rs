@@ -48,6 +48,7 @@ fn server(listen: Vec<Listen>, routes: Vec<Route>) -> Server {
     Server {
         listen,
         ssl: None,
+        max_connections: None,
         routes,
         span: Span::default(),
     }
@@ -366,10 +367,13 @@ fn listen() {
         config(
             Global::default(),
             vec![
-                server(
-                    vec![tcp("", 5433), tcp("::1", 5434), tcp("0.0.0.0", 0)],
-                    pg(),
-                ),
+                Server {
+                    max_connections: Some(5000),
+                    ..server(
+                        vec![tcp("", 5433), tcp("::1", 5434), tcp("0.0.0.0", 0)],
+                        pg(),
+                    )
+                },
                 server(vec![tcp("localhost", 5435), unix("./pggat.sock")], pg()),
             ],
         ),
