@@ -208,6 +208,7 @@ impl Router {
         block: usize,
         startup: &Startup,
         tls: bool,
+        local_address: &str,
     ) -> Result<Resolved, ClientError> {
         let routes = self
             .blocks
@@ -216,6 +217,7 @@ impl Router {
             .unwrap_or_default();
         let info = gat::ConnInfo::new(&startup.user, &startup.database)
             .with_ssl(tls)
+            .with_local_address(local_address)
             .with_parameters(&startup.params);
         let matched: Vec<bool> = routes.iter().map(|r| r.matches(&info)).collect();
         let mut user = startup.user.clone();

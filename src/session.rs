@@ -48,9 +48,12 @@ async fn serve(
     generation: &Generation,
     block: usize,
 ) -> Result<(), ClientError> {
-    let resolved = generation
-        .router
-        .resolve(block, startup, conn.stream().is_tls())?;
+    let resolved = generation.router.resolve(
+        block,
+        startup,
+        conn.stream().is_tls(),
+        &conn.stream().local_address().unwrap_or_default(),
+    )?;
     if let AuthPlan::Check(secret, method) = &resolved.auth {
         let key = tokio::time::timeout(
             STARTUP_TIMEOUT,

@@ -167,3 +167,39 @@ async fn a_listener_past_max_connections_refuses_with_53300() {
     b.simple_query("SELECT 1").await.unwrap();
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_local_address_matcher_tells_listeners_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join(".s.PGSQL.6545");
+    let gatfile = session_pool(cluster(), "either", SCRAM, 2).replacen(
+        "127.0.0.1:0 {\n",
+        &format!(
+            "127.0.0.1:0 {} {{\n    @tcp not local_address {}/*\n    error @tcp \"use the unix socket\"\n",
+            sock.display(),
+            dir.path().display()
+        ),
+        1,
+    );
+    let g = Pggat::start(&gatfile).await;
+    let err = g
+        .connect(SCRAM.name, SCRAM.password, "either")
+        .await
+        .expect_err("TCP clients are refused");
+    assert!(
+        message(&err).contains("use the unix socket"),
+        "{}",
+        message(&err)
+    );
+    let unix = connect(&format!(
+        "host={} port=6545 user={} password='{}' dbname=either",
+        dir.path().display(),
+        SCRAM.name,
+        SCRAM.password
+    ))
+    .await
+    .expect("the unix listener serves");
+    unix.simple_query("SELECT 1").await.unwrap();
+    drop(unix);
+    g.shutdown().await;
+}

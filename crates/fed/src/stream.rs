@@ -39,6 +39,23 @@ impl Stream {
         !matches!(self, Stream::Plain(_))
     }
 
+    /// The local address the connection was accepted on or made from:
+    /// `ip:port` (`[v6]:port`) for TCP, the socket path for unix sockets.
+    pub fn local_address(&self) -> Option<String> {
+        let plain = match self {
+            Stream::Plain(p) => p,
+            Stream::TlsServer(t) => t.get_ref().0,
+            Stream::TlsClient(t) => t.get_ref().0,
+        };
+        match plain {
+            Plain::Tcp(s) => s.local_addr().ok().map(|a| a.to_string()),
+            Plain::Unix(s) => s
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string())),
+        }
+    }
+
     /// Takes the plain socket back out, for a TLS upgrade. `None` when the
     /// stream is already encrypted.
     pub fn into_plain(self) -> Option<Plain> {

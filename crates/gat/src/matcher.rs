@@ -16,6 +16,9 @@ pub enum Matcher {
     Database(Glob),
     /// The client did (`true`) or did not (`false`) negotiate TLS.
     Ssl(bool),
+    /// The address the client connected to (`ip:port`, `[v6]:port` or the unix socket path) matches the
+    /// glob: one server block can treat its listeners differently.
+    LocalAddress(Glob),
     /// The client sent this startup parameter (name compared case-insensitively) with a value matching
     /// the glob.
     Parameter {
@@ -45,6 +48,9 @@ pub struct ConnInfo<'a> {
     pub database: &'a str,
     /// Whether the client negotiated TLS.
     pub ssl: bool,
+    /// The address the client connected to (`ip:port`, `[v6]:port` or a unix socket path); empty when
+    /// unknown.
+    pub local_address: &'a str,
     /// The other startup parameters, as sent.
     pub parameters: &'a [(String, String)],
 }
@@ -56,8 +62,15 @@ impl<'a> ConnInfo<'a> {
             user,
             database,
             ssl: false,
+            local_address: "",
             parameters: &[],
         }
+    }
+
+    /// The same connection, accepted on `address`.
+    pub fn with_local_address(mut self, address: &'a str) -> ConnInfo<'a> {
+        self.local_address = address;
+        self
     }
 
     /// The same connection, with TLS negotiated or not.
@@ -80,6 +93,7 @@ impl Matcher {
             Matcher::User(glob) => glob.matches(conn.user),
             Matcher::Database(glob) => glob.matches(conn.database),
             Matcher::Ssl(ssl) => conn.ssl == *ssl,
+            Matcher::LocalAddress(glob) => glob.matches(conn.local_address),
             Matcher::Parameter { name, value } => conn
                 .parameters
                 .iter()
@@ -117,6 +131,14 @@ mod tests {
         let m = Matcher::database("app*");
         assert!(m.matches(&conn("x", "app_prod")));
         assert!(!m.matches(&conn("app", "db")));
+    }
+
+    #[test]
+    fn local_address() {
+        let m = Matcher::LocalAddress(crate::Glob::new("*:5433"));
+        assert!(m.matches(&conn("a", "b").with_local_address("127.0.0.1:5433")));
+        assert!(!m.matches(&conn("a", "b").with_local_address("127.0.0.1:6432")));
+        assert!(!m.matches(&conn("a", "b")), "unknown address");
     }
 
     #[test]

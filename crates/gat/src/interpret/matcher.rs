@@ -10,7 +10,16 @@ use crate::glob::Glob;
 use crate::matcher::Matcher;
 use crate::syntax::{Block, Directive};
 
-const KNOWN: &[&str] = &["and", "database", "not", "or", "parameter", "ssl", "user"];
+const KNOWN: &[&str] = &[
+    "and",
+    "database",
+    "local_address",
+    "not",
+    "or",
+    "parameter",
+    "ssl",
+    "user",
+];
 
 /// Matchers nested deeper than this (`not not not ...` on one line, or blocks in blocks) are refused: the
 /// parse and every evaluation recurse once per level.
@@ -70,6 +79,9 @@ fn condition(d: &Directive, depth: usize) -> Result<Matcher> {
             &line.single("a database name or glob")?.text,
         ))),
         "ssl" => Ok(Matcher::Ssl(flag(&mut line)?)),
+        "local_address" => Ok(Matcher::LocalAddress(Glob::new(
+            &line.single("an address or glob such as *:5433")?.text,
+        ))),
         "parameter" => {
             let token = line.single("name=value")?;
             let Some((name, value)) = token.text.split_once('=').filter(|(k, _)| !k.is_empty())

@@ -277,6 +277,13 @@ fn matchers() {
                         Some(Matcher::user("only")),
                         short_pool(Address::Unix("./sockets".into()), "postgres", "only", "pw"),
                     ),
+                    route(
+                        Some(Matcher::Not(Box::new(Matcher::Or(vec![
+                            Matcher::LocalAddress(Glob::new("10.*")),
+                            Matcher::LocalAddress(Glob::new("/run/*")),
+                        ])))),
+                        Handler::Error("connect through the internal address".into()),
+                    ),
                 ],
             )],
         ),
