@@ -402,6 +402,7 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTl
         reset_query: basic.reset_query.clone(),
         reset_timeout: basic.reset_query_timeout,
         check_delay: cfg.server_check_delay,
+        check_query: cfg.server_check_query.clone(),
         policy: match basic.pooler {
             gat::Pooler::Rob => rob::Policy::Fair,
             gat::Pooler::Lifo => rob::Policy::Lifo,

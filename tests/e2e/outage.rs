@@ -38,3 +38,59 @@ async fn clients_get_a_clear_error_while_postgres_is_down_and_service_resumes() 
     assert!(back, "pggat did not serve again after PostgreSQL came back");
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn idle_servers_are_health_checked_with_the_check_query() {
+    let c = cluster();
+    c.sql(
+        "postgres",
+        "CREATE SEQUENCE IF NOT EXISTS pggat_checks; GRANT USAGE ON SEQUENCE pggat_checks TO pggat_scram;",
+    )
+    .unwrap();
+    let checks = || async {
+        let out = c
+            .sql("postgres", "SELECT last_value FROM pggat_checks")
+            .unwrap();
+        out.trim().parse::<i64>().unwrap()
+    };
+    let pool = |query: &str| {
+        transaction_pool(c, "checked", SCRAM, 1, "").replace(
+            "max_connections 1\n",
+            &format!("max_connections 1\n        server_check_delay 0\n        server_check_query \"{query}\"\n"),
+        )
+    };
+
+    // Every acquire of a server that served before runs the check.
+    let g = Pggat::start(&pool("SELECT nextval('pggat_checks')")).await;
+    let client = g
+        .connect(SCRAM.name, SCRAM.password, "checked")
+        .await
+        .unwrap();
+    let before = checks().await;
+    for _ in 0..5 {
+        client.simple_query("SELECT 1").await.unwrap();
+    }
+    let ran = checks().await - before;
+    assert!((4..=6).contains(&ran), "{ran} checks for 5 transactions");
+    drop(client);
+    g.shutdown().await;
+
+    // A server that fails its check is closed and replaced; clients see no error.
+    let g = Pggat::start(&pool("SELECT 1/0")).await;
+    let client = g
+        .connect(SCRAM.name, SCRAM.password, "checked")
+        .await
+        .unwrap();
+    let mut pids = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        pids.insert(pid);
+    }
+    assert_eq!(pids.len(), 3, "each failed check replaced the server");
+    drop(client);
+    g.shutdown().await;
+}

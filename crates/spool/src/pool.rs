@@ -46,8 +46,12 @@ pub struct Options {
     pub reset_query: Option<String>,
     /// Deadline for cleaning a server up (drain, rollback, reset query).
     pub reset_timeout: Duration,
-    /// Servers idle longer than this are checked before being handed out.
+    /// Servers idle longer than this are checked with `check_query` before
+    /// being handed out (a server idle less long only gets the free
+    /// readiness probe). `None` never runs the query.
     pub check_delay: Option<Duration>,
+    /// The health check query. Default `;` (an empty query: one round trip).
+    pub check_query: String,
     /// Waiter ordering.
     pub policy: rob::Policy,
 }
@@ -66,6 +70,7 @@ impl Default for Options {
             reset_query: None,
             reset_timeout: Duration::from_secs(5),
             check_delay: Some(Duration::from_secs(30)),
+            check_query: ";".to_owned(),
             policy: rob::Policy::Fair,
         }
     }
@@ -337,7 +342,31 @@ impl Pool {
         }
         // Free when the reactor saw nothing: no syscall unless the socket
         // became readable (data or EOF) while idle.
-        server.probe()
+        if !server.probe() {
+            return false;
+        }
+        // Idle long enough that a firewall or failover may have killed it
+        // silently: one round trip proves it answers.
+        if self
+            .opts
+            .check_delay
+            .is_some_and(|delay| server.has_served() && server.idle_for() >= delay)
+        {
+            let check = server.query(&self.opts.check_query);
+            match tokio::time::timeout(self.opts.reset_timeout, check).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::info!(pool = %self.opts.name, server = server.id(), error = %e, "health check failed; closing the server");
+                    return false;
+                }
+                Err(_) => {
+                    tracing::info!(pool = %self.opts.name, server = server.id(), "health check timed out; closing the server");
+                    server.mark_broken();
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Takes a server back from a guard. Servers that are not idle, broke,

@@ -56,6 +56,7 @@ pub struct Server {
     address: Address,
     created: Instant,
     idle_since: Instant,
+    served: bool,
     broken: bool,
 }
 
@@ -126,6 +127,7 @@ impl Server {
             address: recipe.address.clone(),
             created: now,
             idle_since: now,
+            served: false,
             broken: false,
         })
     }
@@ -188,6 +190,13 @@ impl Server {
 
     pub(crate) fn mark_idle(&mut self) {
         self.idle_since = Instant::now();
+        self.served = true;
+    }
+
+    /// Whether the server went back to its pool at least once (a fresh one
+    /// has just proved itself by logging in).
+    pub fn has_served(&self) -> bool {
+        self.served
     }
 
     /// Marks the server unusable: the pool closes it on check-in.
