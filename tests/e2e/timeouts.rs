@@ -133,3 +133,107 @@ async fn client_idle_timeout_ends_idle_clients_with_57p05_in_both_modes() {
         g.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn client_acquire_timeout_names_the_pool_and_the_setting() {
+    let g = Pggat::start(&transaction_pool(cluster(), "tacq", SCRAM, 1, "").replace(
+        "max_connections 1\n",
+        "max_connections 1\n        client_acquire_timeout 300ms\n",
+    ))
+    .await;
+    let holder = g.connect(SCRAM.name, SCRAM.password, "tacq").await.unwrap();
+    let waiter = g.connect(SCRAM.name, SCRAM.password, "tacq").await.unwrap();
+    holder.batch_execute("BEGIN").await.unwrap();
+    let started = Instant::now();
+    let err = waiter
+        .simple_query("SELECT 1")
+        .await
+        .expect_err("no server within the limit");
+    assert_eq!(sqlstate(&err).as_deref(), Some("53300"), "{err}");
+    assert!(
+        message(&err).contains("client_acquire_timeout"),
+        "{}",
+        message(&err)
+    );
+    assert!(
+        message(&err).contains("\"postgres/pggat_scram\""),
+        "names the pool: {}",
+        message(&err)
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    holder.batch_execute("COMMIT").await.unwrap();
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_login_timeout_fires_against_a_server_that_never_answers() {
+    // A TCP peer that accepts and then says nothing.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_addr = mute.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((s, _)) = mute.accept().await {
+            conns.push(s);
+        }
+    });
+    let gatfile = format!(
+        "127.0.0.1:0 {{\n    pool /mute {{\n        address {mute_addr}\n        username x\n        password \"y\"\n        database x\n        ssl disable\n        server_login_timeout 300ms\n        client_acquire_timeout 5s\n    }}\n}}\n"
+    );
+    let g = Pggat::start(&gatfile).await;
+    let started = Instant::now();
+    let err = match g.connect("x", "y", "mute").await {
+        Ok(c) => c.simple_query("SELECT 1").await.expect_err("no server"),
+        Err(e) => e,
+    };
+    assert!(message(&err).contains("login"), "{}", message(&err));
+    assert_eq!(
+        sqlstate(&err).as_deref().map(|s| &s[..2]),
+        Some("08"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    g.shutdown().await;
+    held.abort();
+}
+
+#[tokio::test]
+async fn a_reset_query_that_overruns_its_timeout_closes_the_server() {
+    let gatfile = session_pool(cluster(), "treset", SCRAM, 1).replace(
+        "pool basic session\n",
+        "pool basic session {\n            reset_query \"SELECT pg_sleep(5)\"\n            reset_query_timeout 200ms\n        }\n",
+    );
+    let g = Pggat::start(&gatfile).await;
+    let first = g
+        .connect(SCRAM.name, SCRAM.password, "treset")
+        .await
+        .unwrap();
+    let pid: i32 = first
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    drop(first);
+    // The next client gets a fresh server soon after the reset gives up.
+    let started = Instant::now();
+    let second = g
+        .connect(SCRAM.name, SCRAM.password, "treset")
+        .await
+        .unwrap();
+    let next: i32 = second
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(pid, next, "the server whose reset timed out was reused");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(second);
+    g.shutdown().await;
+}
