@@ -36,6 +36,9 @@ pub struct PoolEntry {
     pub credentials: Arc<auth::ClientCredentials>,
     /// Parameters ps keeps in step through ParameterStatus.
     pub tracked: Vec<String>,
+    /// Whether protocol-level prepared statements follow clients across
+    /// servers (eqp; `extended_query_sync`).
+    pub statements: bool,
     /// Whether session state may pin a client to its server.
     pub allow_pin: bool,
     /// What transaction-mode clients are told at startup, by the tracked
@@ -410,11 +413,21 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTl
     };
     PoolEntry {
         name,
-        mode: basic.mode,
+        // pggat's presets are these flags: a pool releases servers after
+        // each transaction (transaction pooling) if it says so.
+        mode: if basic.release_after_transaction {
+            PoolMode::Transaction
+        } else {
+            PoolMode::Session
+        },
         pool: spool::Pool::new(recipe, opts),
         config: Arc::new(cfg.clone()),
         credentials,
-        tracked: basic.track.clone(),
+        tracked: match basic.parameter_status_sync {
+            gat::ParameterStatusSync::None => Vec::new(),
+            _ => basic.track.clone(),
+        },
+        statements: basic.extended_query_sync,
         allow_pin: basic.pin_session_state,
         startup_params: Mutex::new(HashMap::new()),
         pins: Default::default(),

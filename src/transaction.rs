@@ -63,7 +63,7 @@ pub async fn serve(
     loop {
         conn.flush().await.map_err(|_| gone())?;
         let next = tokio::select! {
-            n = next(conn, &mut statements, &entry.known) => n,
+            n = next(conn, &mut statements, &entry.known, entry.statements) => n,
             _ = crate::watchdog::after(limits.client_idle) => {
                 return Err(crate::watchdog::idle_session(&entry.name, limits.client_idle.unwrap_or_default()));
             }
@@ -112,7 +112,10 @@ pub async fn serve(
                     entry.allow_pin,
                     &entry.name,
                 ),
-                Eqp::new(&mut statements, parts.statements, &entry.known),
+                {
+                    let eqp = Eqp::new(&mut statements, parts.statements, &entry.known);
+                    if entry.statements { eqp } else { eqp.off() }
+                },
             );
             let mut relay = Relay::new(conn, parts.conn, parts.pipeline, mw, Mode::Transaction);
             tokio::select! {
@@ -176,13 +179,21 @@ const LOCAL_BATCH: usize = 64 * 1024;
 
 /// Waits for the client's next message and decides what it starts. What is
 /// answered here is consumed and its answer encoded.
-async fn next(conn: &mut Conn, statements: &mut ClientStatements, known: &Known) -> Next {
+async fn next(
+    conn: &mut Conn,
+    statements: &mut ClientStatements,
+    known: &Known,
+    eqp: bool,
+) -> Next {
     loop {
         match local_batch(conn.buffered()) {
             Batch::Leave => return Next::Leave,
             Batch::Transaction => return Next::Transaction,
             Batch::Answer(len) => {
-                if answer_locally(conn, len, statements, known) {
+                // Without eqp a Parse must reach a server as sent: only a
+                // lone Sync or Flush is answered here then.
+                let lone = matches!(conn.buffered().first(), Some(b'S' | b'H'));
+                if (eqp || lone) && answer_locally(conn, len, statements, known) {
                     return Next::Local;
                 }
                 return Next::Transaction;

@@ -434,3 +434,44 @@ async fn a_hybrid_pool_parses_and_serves_from_its_primary_until_routing_lands() 
     drop(client);
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn pggat_preset_flags_act_release_after_transaction_and_extended_query_sync() {
+    // A session preset that releases after each transaction shares its one
+    // server between idle clients, as transaction pooling does.
+    let gatfile = session_pool(cluster(), "flags", SCRAM, 1).replace(
+        "pool basic session\n",
+        "pool basic session {\n            release_after_transaction\n        }\n",
+    );
+    let g = Pggat::start(&gatfile).await;
+    let a = client(&g, "flags").await;
+    let b = client(&g, "flags").await;
+    assert_eq!(backend_pid(&a).await, backend_pid(&b).await);
+    drop((a, b));
+    g.shutdown().await;
+
+    // Without extended_query_sync a prepared statement stays on the server
+    // that prepared it: elsewhere PostgreSQL does not know it.
+    let g = Pggat::start(&pool("noeqp", 2).replace(
+        "pool basic transaction {\n",
+        "pool basic transaction {\n            extended_query_sync off\n",
+    ))
+    .await;
+    let (a, b, c) = (
+        client(&g, "noeqp").await,
+        client(&g, "noeqp").await,
+        client(&g, "noeqp").await,
+    );
+    b.batch_execute("BEGIN").await.unwrap(); // b holds one server,
+    let stmt = a.prepare("SELECT 42").await.unwrap(); // a prepares on the other,
+    c.batch_execute("BEGIN").await.unwrap(); // c takes that one,
+    b.batch_execute("COMMIT").await.unwrap(); // and a runs on b's.
+    let err = a
+        .query_one(&stmt, &[])
+        .await
+        .expect_err("the statement stayed on its server");
+    assert_eq!(sqlstate(&err).as_deref(), Some("26000"), "{err}");
+    c.batch_execute("COMMIT").await.unwrap();
+    drop((a, b, c));
+    g.shutdown().await;
+}

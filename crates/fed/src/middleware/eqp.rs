@@ -287,6 +287,7 @@ pub struct Eqp<'a> {
     client: &'a mut ClientStatements,
     server: &'a mut ServerStatements,
     known: &'a Known,
+    on: bool,
 }
 
 impl<'a> Eqp<'a> {
@@ -301,7 +302,16 @@ impl<'a> Eqp<'a> {
             client,
             server,
             known,
+            on: true,
         }
+    }
+
+    /// Switched off (`extended_query_sync off`): statements pass through
+    /// untouched, as in a pooler without prepared-statement support, and
+    /// nothing is inspected.
+    pub fn off(mut self) -> Self {
+        self.on = false;
+        self
     }
 
     /// Makes sure the server has `stmt` (injecting Close + Parse if not).
@@ -498,10 +508,16 @@ fn close_statement(b: &mut BytesMut, name: &[u8]) {
 
 impl Middleware for Eqp<'_> {
     fn client_tags(&self) -> TagSet {
+        if !self.on {
+            return TagSet::of(b"");
+        }
         TagSet::of(b"PBDCQ")
     }
 
     fn server_tags(&self) -> TagSet {
+        if !self.on {
+            return TagSet::of(b"");
+        }
         TagSet::of(b"1CEZ")
     }
 
