@@ -186,3 +186,52 @@ async fn server_refusing_our_login_is_reported_to_the_client() {
     );
     g.shutdown().await;
 }
+
+/// Manual routing as the Gatfile reference describes it: named matchers,
+/// `not or`, `error`, per-matcher passwords and rewrites, handlers in file
+/// order (matchers see the client as it connected, rewrites change what the
+/// pool asks the server for).
+#[tokio::test]
+async fn manual_routing_with_named_matchers_behaves_as_documented() {
+    let c = cluster();
+    let gatfile = format!(
+        "127.0.0.1:0 {{\n    @bob user bob\n    @alice user alice\n    @strangers not or {{\n        user bob\n        user alice\n    }}\n    error @strangers \"only bob and alice may connect\"\n    password @bob \"bob-secret\"\n    password @alice \"alice-secret\"\n    database @bob strip_prefix app_\n    database @alice postgres\n    pool /app* {{\n        address {addr}\n        username {user}\n        password \"{pw}\"\n    }}\n}}\n",
+        addr = c.address(),
+        user = SCRAM.name,
+        pw = SCRAM.password,
+    );
+    let g = Pggat::start(&gatfile).await;
+    let database = |c: tokio_postgres::Client| async move {
+        c.query_one("SELECT current_database()", &[])
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+
+    // bob, with his password, asks for app_postgres and gets postgres.
+    let bob = g
+        .connect("bob", "bob-secret", "app_postgres")
+        .await
+        .unwrap();
+    assert_eq!(database(bob).await, "postgres");
+    // ... not with alice's password.
+    let err = g
+        .connect("bob", "alice-secret", "app_postgres")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err).as_deref(), Some("28P01"), "{err}");
+    // alice asks for app; her rewrite sends the server postgres.
+    let alice = g.connect("alice", "alice-secret", "app").await.unwrap();
+    assert_eq!(database(alice).await, "postgres");
+    // Anyone else is turned away by the error route, whatever the password.
+    for (user, pw) in [("carol", "bob-secret"), ("carol", "")] {
+        let err = g.connect(user, pw, "app").await.unwrap_err();
+        assert_eq!(sqlstate(&err).as_deref(), Some("28000"), "{err}");
+        assert!(
+            message(&err).contains("only bob and alice may connect"),
+            "{user}: {}",
+            message(&err)
+        );
+    }
+    g.shutdown().await;
+}
