@@ -237,3 +237,53 @@ async fn a_reset_query_that_overruns_its_timeout_closes_the_server() {
     drop(second);
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn server_connect_timeout_fires_when_the_server_never_accepts() {
+    // A listener whose accept queue is full: further connection attempts get
+    // no answer (Linux drops their SYNs), so connecting hangs.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        fillers.push(s);
+    }
+    let gatfile = format!(
+        "127.0.0.1:0 {{\n    pool /full {{\n        address {addr}\n        username x\n        password \"y\"\n        database x\n        ssl disable\n        server_connect_timeout 300ms\n        client_acquire_timeout 5s\n    }}\n}}\n"
+    );
+    let g = Pggat::start(&gatfile).await;
+    let started = Instant::now();
+    let err = match g.connect("x", "y", "full").await {
+        Ok(c) => c.simple_query("SELECT 1").await.expect_err("no server"),
+        Err(e) => e,
+    };
+    assert!(
+        message(&err).contains("connect timed out"),
+        "{}",
+        message(&err)
+    );
+    assert_eq!(
+        sqlstate(&err).as_deref().map(|s| &s[..2]),
+        Some("08"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    g.shutdown().await;
+    drop((socket, fillers));
+}
