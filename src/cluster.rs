@@ -85,20 +85,7 @@ impl Cluster {
     /// accepts connections.
     pub fn start(opts: &Options) -> io::Result<Cluster> {
         let bin = bin_dir()?;
-        let owner = server_owner()?;
-        let dir = tempfile::Builder::new().prefix("pggat-pg-").tempdir()?;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
-        }
-        let data = dir.path().join("data");
-        let mut cluster = Cluster {
-            dir,
-            data,
-            bin,
-            port: 0,
-            owner,
-        };
+        let mut cluster = Cluster::empty(bin, server_owner()?)?;
         cluster.run_checked(cluster.cmd("initdb").arg("-D").arg(&cluster.data).args([
             "-U",
             "postgres",
@@ -127,32 +114,18 @@ impl Cluster {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
 
-        let mut last_err = None;
-        for _ in 0..5 {
-            cluster.port = free_port()?;
+        cluster.start_on_free_port(|port, dir| {
             let mut conf = format!(
-                "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+                "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{dir}'\n\
                  fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
                  max_connections = 300\nshared_buffers = 32MB\nmax_wal_senders = 10\n\
-                 wal_level = replica\nhot_standby = on\nlog_min_messages = warning\n",
-                cluster.port,
-                cluster.dir.path().display()
+                 wal_level = replica\nhot_standby = on\nlog_min_messages = warning\n"
             );
             for line in &opts.conf {
                 writeln!(conf, "{line}").ok();
             }
-            cluster.write_owned(&cluster.data.join("postgresql.auto.conf"), &conf)?;
-            match cluster.pg_ctl_start() {
-                Ok(()) => {
-                    last_err = None;
-                    break;
-                }
-                Err(e) => last_err = Some(e),
-            }
-        }
-        if let Some(e) = last_err {
-            return Err(e);
-        }
+            conf
+        })?;
         cluster.spawn_guardian()?;
 
         let mut sql = String::from("SET password_encryption = 'scram-sha-256';\n");
@@ -177,6 +150,60 @@ impl Cluster {
         }
         cluster.sql("postgres", &sql)?;
         Ok(cluster)
+    }
+
+    /// A streaming replica of this cluster: a base backup (`pg_basebackup -R`,
+    /// WAL streamed) started as a hot standby on its own free port. It has the
+    /// primary's roles, data and settings, and follows it until stopped.
+    pub fn replica(&self) -> io::Result<Cluster> {
+        let mut replica = Cluster::empty(self.bin.clone(), self.owner)?;
+        replica.run_checked(
+            replica
+                .cmd("pg_basebackup")
+                .args(["-h", "127.0.0.1", "-p"])
+                .arg(self.port.to_string())
+                .args(["-U", "postgres", "-D"])
+                .arg(&replica.data)
+                .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"]),
+        )?;
+        // The copy carries the primary's settings and, from -R, how to reach
+        // it: keep all of that but where the primary listens.
+        let copied = std::fs::read_to_string(replica.data.join("postgresql.auto.conf"))?;
+        let kept: String = copied
+            .lines()
+            .filter(|l| !l.starts_with("port") && !l.starts_with("unix_socket_directories"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        replica.start_on_free_port(|port, dir| {
+            format!("{kept}port = {port}\nunix_socket_directories = '{dir}'\n")
+        })?;
+        replica.spawn_guardian()?;
+        Ok(replica)
+    }
+
+    /// Stops applying WAL (a standby only): it keeps receiving but falls
+    /// behind, until [`Cluster::resume_replay`].
+    pub fn pause_replay(&self) -> io::Result<()> {
+        self.sql("postgres", "SELECT pg_wal_replay_pause()")
+            .map(drop)
+    }
+
+    /// Applies WAL again after [`Cluster::pause_replay`].
+    pub fn resume_replay(&self) -> io::Result<()> {
+        self.sql("postgres", "SELECT pg_wal_replay_resume()")
+            .map(drop)
+    }
+
+    /// Waits until this standby has replayed everything `primary` had
+    /// written when called; false if `limit` passed first.
+    pub fn catch_up(&self, primary: &Cluster, limit: Duration) -> io::Result<bool> {
+        // The insert position: with synchronous_commit off, a commit may
+        // not be written out yet, but it is owed to the standby.
+        let lsn = primary.sql("postgres", "SELECT pg_current_wal_insert_lsn()")?;
+        let query = format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn");
+        Ok(wait_until(limit, Duration::from_millis(20), || {
+            self.sql("postgres", &query).is_ok_and(|s| s == "t")
+        }))
     }
 
     /// TCP port on 127.0.0.1.
@@ -257,6 +284,39 @@ impl Cluster {
                 .args(["-w", "-t", "60", "start"]),
         )
         .map(drop)
+    }
+
+    /// A cluster directory with nothing in it yet, owned by the server's user.
+    fn empty(bin: PathBuf, owner: Option<(u32, u32)>) -> io::Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix("pggat-pg-").tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+        }
+        let data = dir.path().join("data");
+        Ok(Cluster {
+            dir,
+            data,
+            bin,
+            port: 0,
+            owner,
+        })
+    }
+
+    /// Writes `postgresql.auto.conf` (from `conf(port, socket_dir)`) and
+    /// starts the server, on another free port if the first is taken.
+    fn start_on_free_port(&mut self, conf: impl Fn(u16, &str) -> String) -> io::Result<()> {
+        let mut last_err = None;
+        for _ in 0..5 {
+            self.port = free_port()?;
+            let text = conf(self.port, &self.dir.path().display().to_string());
+            self.write_owned(&self.data.join("postgresql.auto.conf"), &text)?;
+            match self.pg_ctl_start() {
+                Ok(()) => return Ok(()),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| io::Error::other("could not start PostgreSQL")))
     }
 
     /// A command for one of the PostgreSQL binaries, as the server's owner.

@@ -11,6 +11,7 @@ mod differential;
 mod drivers;
 mod outage;
 mod reload;
+mod replicas;
 mod session;
 mod startup;
 mod timeouts;

@@ -1,0 +1,65 @@
+//! The harness's streaming replicas (for hybrid pools): a replica is a hot
+//! standby that follows its primary, and replay can be paused to make it lag
+//! on demand.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn a_replica_follows_its_primary_and_lags_when_replay_is_paused() {
+    let (primary, replica) = tokio::task::spawn_blocking(|| {
+        let primary = Cluster::start(&Options::default()).unwrap();
+        let replica = primary.replica().unwrap();
+        (primary, replica)
+    })
+    .await
+    .unwrap();
+    let url = |c: &Cluster| {
+        format!(
+            "host=127.0.0.1 port={} user={} password='{}' dbname=postgres",
+            c.port(),
+            SCRAM.name,
+            SCRAM.password
+        )
+    };
+    let on_replica = connect(&url(&replica)).await.unwrap();
+    let in_recovery: bool = on_replica
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(in_recovery, "the replica is a standby");
+
+    primary
+        .sql("postgres", "CREATE TABLE replicated (n int); INSERT INTO replicated VALUES (1); GRANT SELECT ON replicated TO pggat_scram")
+        .unwrap();
+    assert!(replica.catch_up(&primary, Duration::from_secs(10)).unwrap());
+    assert_eq!(count(&on_replica).await, 1);
+
+    replica.pause_replay().unwrap();
+    primary
+        .sql("postgres", "INSERT INTO replicated VALUES (2)")
+        .unwrap();
+    assert!(
+        !replica
+            .catch_up(&primary, Duration::from_millis(300))
+            .unwrap(),
+        "a paused replica caught up"
+    );
+    assert_eq!(
+        count(&on_replica).await,
+        1,
+        "paused: the new row is not there"
+    );
+    replica.resume_replay().unwrap();
+    assert!(replica.catch_up(&primary, Duration::from_secs(10)).unwrap());
+    assert_eq!(count(&on_replica).await, 2);
+}
+
+async fn count(c: &tokio_postgres::Client) -> i64 {
+    c.query_one("SELECT count(*) FROM replicated", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
