@@ -249,7 +249,15 @@ impl Running {
             }
         }
         let pools_kept = next.router.kept();
+        let kept = next.router.pools();
         *self.shared.current.write() = Arc::new(next);
+        // Pools of the old config that the new one did not keep wind down:
+        // their clients finish on them, nothing is pre-warmed or kept idle.
+        for old in current.router.pools() {
+            if !kept.iter().any(|k| Arc::ptr_eq(k, &old)) {
+                old.pool.drain();
+            }
+        }
         let listeners_started = started.len();
         for (key, listeners) in started {
             self.listen(key, listeners);

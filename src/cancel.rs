@@ -160,7 +160,7 @@ impl Drop for Registration {
 
 /// Opens a connection to the server, sends CancelRequest, and waits for the
 /// postmaster to close it (by then it has signalled the backend).
-async fn send_cancel(target: &Target) -> std::io::Result<()> {
+pub(crate) async fn send_cancel(target: &Target) -> std::io::Result<()> {
     let mut buf = BytesMut::new();
     startup::CancelRequest {
         process_id: target.key.pid,

@@ -393,6 +393,13 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTl
         max_prepared_statements: basic.max_prepared_statements as usize,
         tls,
     };
+    let releases = basic.release_after_transaction;
+    // A server kept for a whole session must be cleaned before the next one,
+    // whichever preset the flags came from.
+    let reset_query = match &basic.reset_query {
+        None if !releases => Some("DISCARD ALL".to_owned()),
+        q => q.clone(),
+    };
     let opts = spool::Options {
         name: name.clone(),
         min_connections: cfg.min_connections as usize,
@@ -402,7 +409,7 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTl
         server_lifetime: cfg.server_lifetime,
         reconnect_initial: basic.reconnect_initial,
         reconnect_max: basic.reconnect_max,
-        reset_query: basic.reset_query.clone(),
+        reset_query,
         reset_timeout: basic.reset_query_timeout,
         check_delay: cfg.server_check_delay,
         check_query: cfg.server_check_query.clone(),

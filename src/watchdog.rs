@@ -74,10 +74,12 @@ pub async fn run<R: Watchable>(relay: &mut R, limits: &Limits) -> Watched {
             o = &mut *relay => return Watched::Done(o),
             _ = tick.tick() => {
                 let now = relay.sample();
-                // Waiting for the server counts from when the wait began,
-                // however much it streams; waiting for the client restarts
-                // whenever it sends something.
+                // Waiting for the server counts from when the statement
+                // began (a ReadyForQuery ends it), however much it streams;
+                // waiting for the client restarts whenever it sends
+                // something.
                 let same = now.waiting == last.waiting
+                    && now.batches_done == last.batches_done
                     && (now.waiting == Waiting::Server || now.client_reads == last.client_reads);
                 if !same {
                     last = now;
@@ -109,6 +111,17 @@ pub async fn expired(
     tracing::info!(pool = %pool, ?waiting, ?limit, "closing a client: timeout");
     match waiting {
         Waiting::Server => {
+            // Stop the statement on PostgreSQL too: closing the connection
+            // alone leaves it running (with its locks) until it next writes.
+            let target = crate::cancel::Target {
+                address: guard.server_ref().address().clone(),
+                key: guard.server_ref().backend_key(),
+            };
+            tokio::spawn(async move {
+                if let Err(e) = crate::cancel::send_cancel(&target).await {
+                    tracing::info!(server = %target.address, error = %e, "could not cancel a timed-out query");
+                }
+            });
             guard.discard();
             crate::errors::ClientError::fatal(
                 SqlState::QUERY_CANCELED,

@@ -129,6 +129,8 @@ pub struct Watch {
     pub waiting: Waiting,
     /// Reads from the client so far.
     pub client_reads: u64,
+    /// Batches (up to a ReadyForQuery) the server has answered so far.
+    pub batches_done: u64,
 }
 
 impl<'a, M: Middleware> Relay<'a, M> {
@@ -168,6 +170,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
         Watch {
             waiting,
             client_reads: self.client_reads,
+            batches_done: self.pipeline.batch_answering(),
         }
     }
 

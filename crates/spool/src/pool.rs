@@ -128,6 +128,7 @@ pub struct Pool {
     pub(crate) sched: Scheduler<Server, Arc<Error>>,
     state: Mutex<State>,
     closed: AtomicBool,
+    draining: AtomicBool,
     /// Wakes the maintenance task early (close, or a dial to retry). Shared
     /// with the task, which holds the pool only weakly so that dropping the
     /// last handle ends it.
@@ -162,6 +163,7 @@ impl Pool {
                 last_error: None,
             }),
             closed: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             maintain: Arc::new(Notify::new()),
             counters: Counters::default(),
         });
@@ -202,7 +204,7 @@ impl Pool {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::Closed(self.opts.name.clone()));
             }
-            let mut server = match self.sched.acquire(ticket) {
+            let server = match self.sched.acquire(ticket) {
                 Acquire::Ready(server) => server,
                 Acquire::Wait(waiting) => {
                     if let Some(err) = self.grow() {
@@ -238,16 +240,20 @@ impl Pool {
                     }
                 }
             };
-            if !self.healthy(&mut server).await {
-                self.close(server);
+            // Held by a guard during the check, which may run a query: if
+            // this acquisition is dropped meanwhile, the guard gives the
+            // server back (cleaned) instead of losing its slot.
+            let mut guard = Guard::new(self.clone(), server);
+            if !self.healthy(guard.server()).await {
+                guard.discard();
                 continue;
             }
-            ticket.used(server.id());
+            ticket.used(guard.server_ref().id());
             self.counters.acquires.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .wait_nanos
                 .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            return Ok(Guard::new(self.clone(), server));
+            return Ok(guard);
         }
     }
 
@@ -380,6 +386,7 @@ impl Pool {
             || !server.pipeline().is_idle()
             || expired
             || self.closed.load(Ordering::Acquire)
+            || self.draining.load(Ordering::Acquire)
         {
             self.close(server);
             return;
@@ -407,6 +414,17 @@ impl Pool {
         self.sched
             .fail_waiters(Arc::new(Error::Closed(self.opts.name.clone())));
         self.maintain.notify_one();
+    }
+
+    /// Winds the pool down without failing anyone (its config changed or
+    /// went away in a reload): idle servers close now, busy ones when they
+    /// come back, nothing is pre-warmed; clients still on it get servers
+    /// dialled for them as needed.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        for s in self.sched.take_idle(|_| true) {
+            self.close(s);
+        }
     }
 
     /// Whether [`Pool::close_all`] was called.
@@ -444,11 +462,16 @@ impl Pool {
         // Pre-warm.
         if !self.is_closed() {
             let mut st = self.state.lock();
-            while st.live + st.dialing < self.opts.min_connections && now >= st.next_dial {
+            let min = if self.draining.load(Ordering::Acquire) {
+                0
+            } else {
+                self.opts.min_connections
+            };
+            while st.live + st.dialing < min && now >= st.next_dial {
                 st.dialing += 1;
                 self.spawn_dial();
             }
-            if st.live + st.dialing < self.opts.min_connections {
+            if st.live + st.dialing < min {
                 next = next.min(
                     st.next_dial
                         .saturating_duration_since(now)

@@ -329,6 +329,8 @@ impl Server {
     /// Runs one simple query to completion, discarding rows. An error from
     /// the server is returned as [`Error::Query`].
     pub async fn query(&mut self, sql: &str) -> Result<()> {
+        // PostgreSQL drops the unnamed statement at every simple Query.
+        self.statements.forget_unnamed();
         self.send(|b| {
             frontend::Query {
                 query: sql.as_bytes(),

@@ -241,6 +241,12 @@ impl ServerStatements {
     }
 
     /// Forgets everything: the session was reset (DISCARD ALL).
+    /// Forgets the unnamed statement: a simple Query the pooler sent itself
+    /// dropped it on the server.
+    pub fn forget_unnamed(&mut self) {
+        self.unnamed = None;
+    }
+
     pub fn clear(&mut self) {
         self.last_used.clear();
         self.unnamed = None;
