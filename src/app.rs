@@ -255,7 +255,7 @@ impl Running {
         // their clients finish on them, nothing is pre-warmed or kept idle.
         for old in current.router.pools() {
             if !kept.iter().any(|k| Arc::ptr_eq(k, &old)) {
-                old.pool.drain();
+                old.server_pools().for_each(|p| p.drain());
             }
         }
         let listeners_started = started.len();
@@ -317,7 +317,7 @@ impl Running {
         }
         self.shared.deadline.cancel();
         for p in self.shared.pools() {
-            p.pool.close_all();
+            p.server_pools().for_each(|p| p.close_all());
         }
         if let Some((_, stop)) = &self.admin {
             stop.cancel();

@@ -36,6 +36,10 @@ pub struct PoolEntry {
     pub credentials: Arc<auth::ClientCredentials>,
     /// Parameters ps keeps in step through ParameterStatus.
     pub tracked: Vec<String>,
+    /// A hybrid pool's replicas (empty otherwise).
+    pub replicas: Vec<Arc<spool::Pool>>,
+    /// Round-robin position over `replicas`.
+    pub next_replica: std::sync::atomic::AtomicUsize,
     /// Whether protocol-level prepared statements follow clients across
     /// servers (eqp; `extended_query_sync`).
     pub statements: bool,
@@ -52,6 +56,23 @@ pub struct PoolEntry {
 }
 
 impl PoolEntry {
+    /// Every server pool of this entry: the primary's, then the replicas'.
+    pub fn server_pools(&self) -> impl Iterator<Item = &Arc<spool::Pool>> {
+        std::iter::once(&self.pool).chain(&self.replicas)
+    }
+
+    /// The pool a transaction of a client in `mode` runs on: read-only
+    /// clients take the replicas in turn (the primary when there are none).
+    pub fn pool_for(&self, read_only: bool) -> &Arc<spool::Pool> {
+        if !read_only || self.replicas.is_empty() {
+            return &self.pool;
+        }
+        let i = self
+            .next_replica
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.replicas[i % self.replicas.len()]
+    }
+
     /// The pool's timeouts, for the watchdog.
     pub fn limits(&self) -> crate::watchdog::Limits {
         crate::watchdog::Limits {
@@ -358,10 +379,10 @@ fn at(span: &gat::Span) -> String {
 fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTls>) -> PoolEntry {
     let basic = cfg.kind.basic();
     if let gat::PoolKind::Hybrid(_) = &cfg.kind {
-        tracing::warn!(
+        tracing::info!(
             pool = %format!("{db}/{user}"),
             replicas = cfg.replicas.len(),
-            "pool hybrid: read/write splitting is not implemented yet; every transaction runs on the primary"
+            "pool hybrid: clients with hybrid.mode=ro run on the replicas; read-write clients run on the primary (read/write splitting with replay is not implemented yet)"
         );
     }
     let secret = cfg
@@ -418,7 +439,44 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTl
             gat::Pooler::Lifo => rob::Policy::Lifo,
         },
     };
+    let replicas = cfg
+        .replicas
+        .iter()
+        .enumerate()
+        .filter_map(|(i, address)| {
+            let (address, host) = match address {
+                gat::Address::Tcp { host, port } => (
+                    spool::Address::Tcp {
+                        host: host.clone(),
+                        port: *port,
+                    },
+                    host.as_str(),
+                ),
+                gat::Address::Unix(p) => (spool::Address::Unix(p.clone()), "localhost"),
+            };
+            // Each replica's certificate names the replica.
+            let tls = match crate::tls::server_tls(cfg.ssl_mode, host, cfg.ssl_root_cert.as_deref()) {
+                Ok(tls) => tls,
+                Err(e) => {
+                    tracing::error!(pool = %name, replica = %address, error = %e, "replica left out: its TLS cannot be set up");
+                    return None;
+                }
+            };
+            let recipe = spool::Recipe {
+                address,
+                tls,
+                ..recipe.clone()
+            };
+            let opts = spool::Options {
+                name: format!("{name} replica {}", i + 1),
+                ..opts.clone()
+            };
+            Some(spool::Pool::new(recipe, opts))
+        })
+        .collect();
     PoolEntry {
+        replicas,
+        next_replica: Default::default(),
         name,
         // pggat's presets are these flags: a pool releases servers after
         // each transaction (transaction pooling) if it says so.

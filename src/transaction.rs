@@ -48,6 +48,13 @@ pub async fn serve(
     shared: &Shared,
 ) -> Result<(), ClientError> {
     let mut ticket = rob::Ticket::new();
+    let mut replica_ticket = rob::Ticket::new();
+    // A hybrid pool's client asks for replicas only with hybrid.mode=ro.
+    let read_only = params
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case("hybrid.mode"))
+        .is_some_and(|(_, v)| v == "ro");
     // Boxed here and below: what runs once per client, or only now and then,
     // must not make every idle client's task as big as its biggest step.
     let told = Box::pin(startup_params(params, entry, &mut ticket)).await?;
@@ -75,8 +82,14 @@ pub async fn serve(
             Next::Transaction => {}
         }
 
+        let pool = entry.pool_for(read_only);
+        let used_ticket = if Arc::ptr_eq(pool, &entry.pool) {
+            &mut ticket
+        } else {
+            &mut replica_ticket
+        };
         let mut guard = {
-            let mut acquire = Box::pin(entry.pool.acquire(&mut ticket));
+            let mut acquire = Box::pin(pool.acquire(used_ticket));
             loop {
                 tokio::select! {
                     g = &mut acquire => break g?,
@@ -124,7 +137,7 @@ pub async fn serve(
             }
         };
         registration.release().await;
-        ticket.charge(guard.since().elapsed());
+        used_ticket.charge(guard.since().elapsed());
 
         if let Some(reason) = settings.pinned() {
             guard.must_reset("DISCARD ALL");

@@ -32,7 +32,7 @@ async fn a_replica_follows_its_primary_and_lags_when_replay_is_paused() {
     assert!(in_recovery, "the replica is a standby");
 
     primary
-        .sql("postgres", "CREATE TABLE replicated (n int); INSERT INTO replicated VALUES (1); GRANT SELECT ON replicated TO pggat_scram")
+        .sql("postgres", "CREATE TABLE replicated (n int); INSERT INTO replicated VALUES (1); GRANT SELECT, INSERT ON replicated TO pggat_scram")
         .unwrap();
     assert!(replica.catch_up(&primary, Duration::from_secs(10)).unwrap());
     assert_eq!(count(&on_replica).await, 1);
@@ -55,6 +55,42 @@ async fn a_replica_follows_its_primary_and_lags_when_replay_is_paused() {
     replica.resume_replay().unwrap();
     assert!(replica.catch_up(&primary, Duration::from_secs(10)).unwrap());
     assert_eq!(count(&on_replica).await, 2);
+
+    // A hybrid pool over them: hybrid.mode=ro clients run on the replica,
+    // wo and (until read/write splitting lands) rw clients on the primary.
+    let gatfile = format!(
+        "127.0.0.1:0 {{\n    pool /hyb {{\n        address {primary}\n        replica {replica}\n        username {user}\n        password \"{pw}\"\n        database postgres\n        pool hybrid\n    }}\n}}\n",
+        primary = primary.address(),
+        replica = replica.address(),
+        user = SCRAM.name,
+        pw = SCRAM.password,
+    );
+    let g = Pggat::start(&gatfile).await;
+    for (mode, standby) in [("ro", true), ("wo", false), ("rw", false)] {
+        let c = connect(&format!(
+            "{} options='-c hybrid.mode={mode}'",
+            g.url(SCRAM.name, SCRAM.password, "hyb")
+        ))
+        .await
+        .unwrap();
+        for _ in 0..3 {
+            let in_recovery: bool = c
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(in_recovery, standby, "hybrid.mode={mode}");
+        }
+        let write = c.batch_execute("INSERT INTO replicated VALUES (3)").await;
+        match write {
+            Ok(()) => assert!(!standby, "hybrid.mode={mode} wrote on a standby?"),
+            Err(e) => {
+                assert!(standby, "hybrid.mode={mode}: {e}");
+                assert_eq!(sqlstate(&e).as_deref(), Some("25006"), "{e}");
+            }
+        }
+    }
+    g.shutdown().await;
 }
 
 async fn count(c: &tokio_postgres::Client) -> i64 {
