@@ -117,9 +117,34 @@ type PoolKey = (Arc<str>, String, String);
 /// What a pool route needs to make pools: computed once per config.
 struct PoolRoute {
     key: Arc<str>,
-    /// TLS towards its servers, set up at load so a bad certificate file is
-    /// an error then, not when a client first arrives.
+    /// Its servers: the primary, then any replicas.
+    servers: Vec<ServerAt>,
+}
+
+/// One server of a pool, with the TLS it needs, set up at load so a bad
+/// certificate file is an error then, not when a client first arrives.
+#[derive(Clone)]
+struct ServerAt {
+    address: spool::Address,
     tls: Option<spool::ServerTls>,
+}
+
+impl ServerAt {
+    /// `address` of pool `p`: a certificate must name the host itself.
+    fn new(p: &gat::Pool, address: &gat::Address) -> Result<ServerAt, crate::tls::TlsError> {
+        let (address, host) = match address {
+            gat::Address::Tcp { host, port } => (
+                spool::Address::Tcp {
+                    host: host.clone(),
+                    port: *port,
+                },
+                host.as_str(),
+            ),
+            gat::Address::Unix(path) => (spool::Address::Unix(path.clone()), "localhost"),
+        };
+        let tls = crate::tls::server_tls(p.ssl_mode, host, p.ssl_root_cert.as_deref())?;
+        Ok(ServerAt { address, tls })
+    }
 }
 
 /// The routes of every server block, and the pools they made. See the module docs.
@@ -145,11 +170,10 @@ impl Router {
         for (b, server) in config.servers.iter().enumerate() {
             for (r, route) in server.routes.iter().enumerate() {
                 if let gat::Handler::Pool(p) = &route.handler {
-                    let host = match &p.address {
-                        gat::Address::Tcp { host, .. } => host.as_str(),
-                        gat::Address::Unix(_) => "localhost",
-                    };
-                    let tls = crate::tls::server_tls(p.ssl_mode, host, p.ssl_root_cert.as_deref())
+                    let servers = std::iter::once(&p.address)
+                        .chain(&p.replicas)
+                        .map(|a| ServerAt::new(p, a))
+                        .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| format!("{}: {e}", at(&route.span)))?;
                     // The pool's settings, where it is (listen addresses and
                     // matcher) and which of several identical routes it is.
@@ -170,7 +194,7 @@ impl Router {
                         (b, r),
                         PoolRoute {
                             key: key.into(),
-                            tls,
+                            servers,
                         },
                     );
                 }
@@ -365,7 +389,7 @@ impl Router {
         if let Some(p) = pools.get(&key) {
             return p.clone();
         }
-        let entry = Arc::new(build_pool(cfg, user, db, route.tls.clone()));
+        let entry = Arc::new(build_pool(cfg, user, db, &route.servers));
         pools.insert(key, entry.clone());
         entry
     }
@@ -376,7 +400,9 @@ fn at(span: &gat::Span) -> String {
     span.0.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTls>) -> PoolEntry {
+/// The pool of `cfg` for `user` and `db`, over `servers` (the primary, then
+/// any replicas).
+fn build_pool(cfg: &gat::Pool, user: &str, db: &str, servers: &[ServerAt]) -> PoolEntry {
     let basic = cfg.kind.basic();
     if let gat::PoolKind::Hybrid(_) = &cfg.kind {
         tracing::info!(
@@ -391,16 +417,10 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTl
         .map(|s| auth::Secret::parse(s).unwrap_or_else(|_| auth::Secret::Plain(s.to_owned())))
         .unwrap_or_else(|| auth::Secret::Plain(String::new()));
     let credentials = Arc::new(auth::ClientCredentials::new(user, secret));
-    let address = match &cfg.address {
-        gat::Address::Tcp { host, port } => spool::Address::Tcp {
-            host: host.clone(),
-            port: *port,
-        },
-        gat::Address::Unix(p) => spool::Address::Unix(p.clone()),
-    };
     let name = format!("{db}/{user}");
+    let (primary, replicas) = servers.split_first().expect("a pool has its primary");
     let recipe = spool::Recipe {
-        address,
+        address: primary.address.clone(),
         user: user.to_owned(),
         credentials: credentials.clone(),
         database: db.to_owned(),
@@ -412,7 +432,7 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTl
         connect_timeout: cfg.server_connect_timeout,
         login_timeout: cfg.server_login_timeout,
         max_prepared_statements: basic.max_prepared_statements as usize,
-        tls,
+        tls: primary.tls.clone(),
     };
     let releases = basic.release_after_transaction;
     // A server kept for a whole session must be cleaned before the next one,
@@ -439,39 +459,20 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, tls: Option<spool::ServerTl
             gat::Pooler::Lifo => rob::Policy::Lifo,
         },
     };
-    let replicas = cfg
-        .replicas
+    let replicas = replicas
         .iter()
         .enumerate()
-        .filter_map(|(i, address)| {
-            let (address, host) = match address {
-                gat::Address::Tcp { host, port } => (
-                    spool::Address::Tcp {
-                        host: host.clone(),
-                        port: *port,
-                    },
-                    host.as_str(),
-                ),
-                gat::Address::Unix(p) => (spool::Address::Unix(p.clone()), "localhost"),
-            };
-            // Each replica's certificate names the replica.
-            let tls = match crate::tls::server_tls(cfg.ssl_mode, host, cfg.ssl_root_cert.as_deref()) {
-                Ok(tls) => tls,
-                Err(e) => {
-                    tracing::error!(pool = %name, replica = %address, error = %e, "replica left out: its TLS cannot be set up");
-                    return None;
-                }
-            };
+        .map(|(i, server)| {
             let recipe = spool::Recipe {
-                address,
-                tls,
+                address: server.address.clone(),
+                tls: server.tls.clone(),
                 ..recipe.clone()
             };
             let opts = spool::Options {
                 name: format!("{name} replica {}", i + 1),
                 ..opts.clone()
             };
-            Some(spool::Pool::new(recipe, opts))
+            spool::Pool::new(recipe, opts)
         })
         .collect();
     PoolEntry {

@@ -199,14 +199,11 @@ async fn next(
     eqp: bool,
 ) -> Next {
     loop {
-        match local_batch(conn.buffered()) {
+        match local_batch(conn.buffered(), eqp) {
             Batch::Leave => return Next::Leave,
             Batch::Transaction => return Next::Transaction,
             Batch::Answer(len) => {
-                // Without eqp a Parse must reach a server as sent: only a
-                // lone Sync or Flush is answered here then.
-                let lone = matches!(conn.buffered().first(), Some(b'S' | b'H'));
-                if (eqp || lone) && answer_locally(conn, len, statements, known) {
+                if answer_locally(conn, len, statements, known) {
                     return Next::Local;
                 }
                 return Next::Transaction;
@@ -231,9 +228,10 @@ enum Batch {
 }
 
 /// Classifies the buffered messages by their headers: a run of Parse and
-/// Close ended by Sync, or Sync/Flush alone, may be answered without a
-/// server; anything else starts a transaction.
-fn local_batch(buf: &[u8]) -> Batch {
+/// Close ended by Sync (only with eqp, which knows the statements), or
+/// Sync/Flush alone, may be answered without a server; anything else starts
+/// a transaction.
+fn local_batch(buf: &[u8], eqp: bool) -> Batch {
     let mut at = 0;
     loop {
         let Some(&tag) = buf.get(at) else {
@@ -242,7 +240,8 @@ fn local_batch(buf: &[u8]) -> Batch {
         if at == 0 && tag == b'X' {
             return Batch::Leave;
         }
-        if !matches!(tag, b'P' | b'C' | b'S' | b'H') || at > LOCAL_BATCH {
+        let statement = matches!(tag, b'P' | b'C');
+        if !((statement && eqp) || matches!(tag, b'S' | b'H')) || at > LOCAL_BATCH {
             return Batch::Transaction;
         }
         let Ok(Some(h)) = fed::frame::header(&buf[at..], LOCAL_BATCH) else {

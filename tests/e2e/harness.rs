@@ -186,34 +186,112 @@ fn psql_blocking(
     child.wait_with_output().expect("psql output")
 }
 
-/// A session-mode pool block for `role` on `cluster`, routed by database
-/// `db` (clients use the role's own name and password).
-pub fn session_pool(cluster: &Cluster, db: &str, role: Role, max: u32) -> String {
-    format!(
-        "127.0.0.1:0 {{\n    pool /{db} {{\n        address {addr}\n        username {user}\n        password \"{pw}\"\n        database postgres\n        max_connections {max}\n        pool basic session\n    }}\n}}\n",
-        addr = cluster.address(),
-        user = role.name,
-        pw = if role.password.is_empty() {
-            "unused"
-        } else {
-            role.password
-        },
-    )
+/// A Gatfile listening on 127.0.0.1:0 with one pool for `role` on
+/// `cluster`, routed by database `db` (clients use the role's own name and
+/// password). The builder methods add lines where they belong.
+pub struct PoolFile {
+    address: String,
+    db: String,
+    role: Role,
+    max: u32,
+    mode: &'static str,
+    listen: String,
+    server_lines: String,
+    pool_lines: String,
+    basic_lines: String,
 }
 
-/// A transaction-mode pool block for `role` on `cluster`, routed by
-/// database `db`, with extra lines for the `pool basic transaction` block.
-pub fn transaction_pool(cluster: &Cluster, db: &str, role: Role, max: u32, extra: &str) -> String {
-    format!(
-        "127.0.0.1:0 {{\n    pool /{db} {{\n        address {addr}\n        username {user}\n        password \"{pw}\"\n        database postgres\n        max_connections {max}\n        pool basic transaction {{\n{extra}\n        }}\n    }}\n}}\n",
-        addr = cluster.address(),
-        user = role.name,
-        pw = if role.password.is_empty() {
-            "unused"
+impl PoolFile {
+    /// `pool basic session`.
+    pub fn session(cluster: &Cluster, db: &str, role: Role, max: u32) -> PoolFile {
+        PoolFile::new(cluster, db, role, max, "session")
+    }
+
+    /// `pool basic transaction`.
+    pub fn transaction(cluster: &Cluster, db: &str, role: Role, max: u32) -> PoolFile {
+        PoolFile::new(cluster, db, role, max, "transaction")
+    }
+
+    fn new(cluster: &Cluster, db: &str, role: Role, max: u32, mode: &'static str) -> PoolFile {
+        PoolFile {
+            address: cluster.address(),
+            db: db.to_owned(),
+            role,
+            max,
+            mode,
+            listen: "127.0.0.1:0".to_owned(),
+            server_lines: String::new(),
+            pool_lines: String::new(),
+            basic_lines: String::new(),
+        }
+    }
+
+    /// Another listen address of the server block.
+    pub fn listen_also(mut self, address: &str) -> PoolFile {
+        self.listen = format!("{} {address}", self.listen);
+        self
+    }
+
+    /// A line of the server block, before the pool (a matcher, `ssl`...).
+    pub fn server_line(mut self, line: &str) -> PoolFile {
+        self.server_lines += &format!("    {line}\n");
+        self
+    }
+
+    /// A line of the pool block (a timeout, `ssl`...).
+    pub fn pool_line(mut self, line: &str) -> PoolFile {
+        self.pool_lines += &format!("        {line}\n");
+        self
+    }
+
+    /// A line of the `pool basic` block.
+    pub fn basic_line(mut self, line: &str) -> PoolFile {
+        self.basic_lines += &format!("            {line}\n");
+        self
+    }
+
+    /// The Gatfile text.
+    pub fn text(&self) -> String {
+        let basic = if self.mode == "session" && self.basic_lines.is_empty() {
+            "pool basic session\n".to_owned()
         } else {
-            role.password
-        },
-    )
+            format!(
+                "pool basic {} {{\n{}\n        }}\n",
+                self.mode, self.basic_lines
+            )
+        };
+        format!(
+            "{listen} {{\n{server}    pool /{db} {{\n        address {addr}\n        username {user}\n        password \"{pw}\"\n        database postgres\n        max_connections {max}\n{pool}        {basic}    }}\n}}\n",
+            listen = self.listen,
+            server = self.server_lines,
+            db = self.db,
+            addr = self.address,
+            user = self.role.name,
+            pw = if self.role.password.is_empty() {
+                "unused"
+            } else {
+                self.role.password
+            },
+            max = self.max,
+            pool = self.pool_lines,
+        )
+    }
+}
+
+/// A session-mode pool for `role` on `cluster`, routed by database `db`.
+pub fn session_pool(cluster: &Cluster, db: &str, role: Role, max: u32) -> String {
+    PoolFile::session(cluster, db, role, max).text()
+}
+
+/// A transaction-mode pool for `role` on `cluster`, routed by database
+/// `db`, with extra lines for the `pool basic transaction` block.
+pub fn transaction_pool(cluster: &Cluster, db: &str, role: Role, max: u32, extra: &str) -> String {
+    let file = PoolFile::transaction(cluster, db, role, max);
+    if extra.is_empty() {
+        file.text()
+    } else {
+        file.basic_line(extra.trim()).text()
+    }
 }
 
 /// Polls `f` every 20 ms until it holds or `limit` passes.

@@ -54,10 +54,10 @@ async fn idle_servers_are_health_checked_with_the_check_query() {
         out.trim().parse::<i64>().unwrap()
     };
     let pool = |query: &str| {
-        transaction_pool(c, "checked", SCRAM, 1, "").replace(
-            "max_connections 1\n",
-            &format!("max_connections 1\n        server_check_delay 0\n        server_check_query \"{query}\"\n"),
-        )
+        PoolFile::transaction(c, "checked", SCRAM, 1)
+            .pool_line("server_check_delay 0")
+            .pool_line(&format!("server_check_query \"{query}\""))
+            .text()
     };
 
     // Every acquire of a server that served before runs the check.

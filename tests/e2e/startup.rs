@@ -131,11 +131,9 @@ async fn protocol_minor_version_and_pq_options_are_negotiated_down() {
 
 #[tokio::test]
 async fn a_listener_past_max_connections_refuses_with_53300() {
-    let gatfile = session_pool(cluster(), "capped", SCRAM, 5).replacen(
-        "127.0.0.1:0 {\n",
-        "127.0.0.1:0 {\n    max_connections 2\n",
-        1,
-    );
+    let gatfile = PoolFile::session(cluster(), "capped", SCRAM, 5)
+        .server_line("max_connections 2")
+        .text();
     let g = Pggat::start(&gatfile).await;
     let a = g
         .connect(SCRAM.name, SCRAM.password, "capped")
@@ -172,15 +170,14 @@ async fn a_listener_past_max_connections_refuses_with_53300() {
 async fn the_local_address_matcher_tells_listeners_apart() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join(".s.PGSQL.6545");
-    let gatfile = session_pool(cluster(), "either", SCRAM, 2).replacen(
-        "127.0.0.1:0 {\n",
-        &format!(
-            "127.0.0.1:0 {} {{\n    @tcp not local_address {}/*\n    error @tcp \"use the unix socket\"\n",
-            sock.display(),
+    let gatfile = PoolFile::session(cluster(), "either", SCRAM, 2)
+        .listen_also(&sock.display().to_string())
+        .server_line(&format!(
+            "@tcp not local_address {}/*",
             dir.path().display()
-        ),
-        1,
-    );
+        ))
+        .server_line("error @tcp \"use the unix socket\"")
+        .text();
     let g = Pggat::start(&gatfile).await;
     let err = g
         .connect(SCRAM.name, SCRAM.password, "either")

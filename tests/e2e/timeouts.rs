@@ -37,10 +37,11 @@ async fn ended_with(
 
 #[tokio::test]
 async fn query_timeout_cancels_with_57014_and_the_pool_goes_on() {
-    let g = Pggat::start(&transaction_pool(cluster(), "tq", SCRAM, 1, "").replace(
-        "max_connections 1\n",
-        "max_connections 1\n        query_timeout 300ms\n",
-    ))
+    let g = Pggat::start(
+        &PoolFile::transaction(cluster(), "tq", SCRAM, 1)
+            .pool_line("query_timeout 300ms")
+            .text(),
+    )
     .await;
     let (c, _task) = watched_client(&g, "tq").await;
     let started = Instant::now();
@@ -69,10 +70,11 @@ async fn query_timeout_cancels_with_57014_and_the_pool_goes_on() {
 
 #[tokio::test]
 async fn idle_transaction_timeout_ends_the_client_with_25p03_and_rolls_back() {
-    let g = Pggat::start(&transaction_pool(cluster(), "tidle", SCRAM, 1, "").replace(
-        "max_connections 1\n",
-        "max_connections 1\n        idle_transaction_timeout 300ms\n",
-    ))
+    let g = Pggat::start(
+        &PoolFile::transaction(cluster(), "tidle", SCRAM, 1)
+            .pool_line("idle_transaction_timeout 300ms")
+            .text(),
+    )
     .await;
     let (c, task) = watched_client(&g, "tidle").await;
     c.batch_execute("BEGIN; CREATE TEMP TABLE never_committed (x int)")
@@ -107,12 +109,11 @@ async fn idle_transaction_timeout_ends_the_client_with_25p03_and_rolls_back() {
 #[tokio::test]
 async fn client_idle_timeout_ends_idle_clients_with_57p05_in_both_modes() {
     for mode in ["transaction", "session"] {
-        let gatfile = transaction_pool(cluster(), "tcidle", SCRAM, 2, "")
-            .replace(
-                "max_connections 2\n",
-                "max_connections 2\n        client_idle_timeout 300ms\n",
-            )
-            .replace("pool basic transaction", &format!("pool basic {mode}"));
+        let file = match mode {
+            "session" => PoolFile::session(cluster(), "tcidle", SCRAM, 2),
+            _ => PoolFile::transaction(cluster(), "tcidle", SCRAM, 2),
+        };
+        let gatfile = file.pool_line("client_idle_timeout 300ms").text();
         let g = Pggat::start(&gatfile).await;
         let (c, task) = watched_client(&g, "tcidle").await;
         // Active clients stay.
@@ -139,10 +140,11 @@ async fn client_idle_timeout_ends_idle_clients_with_57p05_in_both_modes() {
 
 #[tokio::test]
 async fn client_acquire_timeout_names_the_pool_and_the_setting() {
-    let g = Pggat::start(&transaction_pool(cluster(), "tacq", SCRAM, 1, "").replace(
-        "max_connections 1\n",
-        "max_connections 1\n        client_acquire_timeout 300ms\n",
-    ))
+    let g = Pggat::start(
+        &PoolFile::transaction(cluster(), "tacq", SCRAM, 1)
+            .pool_line("client_acquire_timeout 300ms")
+            .text(),
+    )
     .await;
     let holder = g.connect(SCRAM.name, SCRAM.password, "tacq").await.unwrap();
     let waiter = g.connect(SCRAM.name, SCRAM.password, "tacq").await.unwrap();
@@ -205,10 +207,10 @@ async fn server_login_timeout_fires_against_a_server_that_never_answers() {
 
 #[tokio::test]
 async fn a_reset_query_that_overruns_its_timeout_closes_the_server() {
-    let gatfile = session_pool(cluster(), "treset", SCRAM, 1).replace(
-        "pool basic session\n",
-        "pool basic session {\n            reset_query \"SELECT pg_sleep(5)\"\n            reset_query_timeout 200ms\n        }\n",
-    );
+    let gatfile = PoolFile::session(cluster(), "treset", SCRAM, 1)
+        .basic_line("reset_query \"SELECT pg_sleep(5)\"")
+        .basic_line("reset_query_timeout 200ms")
+        .text();
     let g = Pggat::start(&gatfile).await;
     let first = g
         .connect(SCRAM.name, SCRAM.password, "treset")

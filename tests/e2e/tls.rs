@@ -75,12 +75,9 @@ async fn clients_reach_pggat_over_tls_and_verify_its_certificate() {
     let ca = write(dir.path(), "ca.crt", &ours.ca);
     let wrong_ca = write(dir.path(), "other-ca.crt", &other.ca);
 
-    let pool = session_pool(cluster(), "tlsdb", SCRAM, 2);
-    let with_cert = pool.replacen(
-        "127.0.0.1:0 {\n",
-        &format!("127.0.0.1:0 {{\n    ssl x509_key_pair {cert} {key}\n"),
-        1,
-    );
+    let with_cert = PoolFile::session(cluster(), "tlsdb", SCRAM, 2)
+        .server_line(&format!("ssl x509_key_pair {cert} {key}"))
+        .text();
     let g = Pggat::start(&with_cert).await;
 
     // sslmode=require: encrypted, certificate not checked.

@@ -206,19 +206,23 @@ impl Pipeline {
         true
     }
 
-    /// Whether any synthetic response is queued (cheap; the relay asks after
-    /// every message it handled).
+    /// Whether a synthetic response is due now: the server owes nothing
+    /// before it (cheap; the relay asks after every message it handled, and
+    /// breaks its forwarded run only then).
     #[inline]
-    pub fn has_synthetic(&self) -> bool {
+    pub fn synthetic_due(&self) -> bool {
         !self.synthetic.is_empty()
+            && self
+                .queue
+                .iter()
+                .find(|e| e.pending != Pending::CopyEnd)
+                .is_some_and(|e| e.pending == Pending::Synthetic)
     }
 
     /// The synthetic response at the head of the queue, if it is there: all
     /// the server owed before it has been forwarded, so it is due now.
     pub fn take_synthetic(&mut self) -> Option<Bytes> {
-        while self.queue.front().map(|e| e.pending) == Some(Pending::CopyEnd) {
-            self.queue.pop_front();
-        }
+        self.drop_copy_ends();
         if self.queue.front().map(|e| e.pending) == Some(Pending::Synthetic) {
             self.queue.pop_front();
             return self.synthetic.pop_front();
@@ -359,6 +363,14 @@ impl Pipeline {
         false
     }
 
+    /// Drops the CopyDone/CopyFail markers at the head of the queue: they
+    /// only matter behind a statement still owed.
+    fn drop_copy_ends(&mut self) {
+        while self.queue.front().map(|e| e.pending) == Some(Pending::CopyEnd) {
+            self.queue.pop_front();
+        }
+    }
+
     fn head(&self) -> Option<Pending> {
         self.queue.iter().find(|e| e.owed()).map(|e| e.pending)
     }
@@ -385,9 +397,7 @@ impl Pipeline {
         match self.queue.front().copied() {
             Some(e) if expected.contains(&e.pending) => {
                 self.queue.pop_front();
-                while self.queue.front().map(|e| e.pending) == Some(Pending::CopyEnd) {
-                    self.queue.pop_front();
-                }
+                self.drop_copy_ends();
                 e.swallow != Swallow::Nothing
             }
             _ => {
@@ -408,12 +418,17 @@ impl Pipeline {
     /// hand it to someone else.
     #[inline]
     pub fn is_idle(&self) -> bool {
-        self.owed() == 0
-            && self.status == TxStatus::Idle
+        self.status == TxStatus::Idle
             && !self.unsynced
             && !self.skip_until_sync
             && !self.copy_in
             && !self.copy_out
+            && !self.owes()
+    }
+
+    /// Whether the server still owes any response.
+    pub fn owes(&self) -> bool {
+        self.queue.iter().any(|e| e.owed())
     }
 
     /// Responses still owed.

@@ -160,7 +160,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
 
     /// What the relay waits for now, and how much the client has sent.
     pub fn watch(&self) -> Watch {
-        let waiting = if self.pipeline.owed() > 0 || self.pipeline.in_copy_in() {
+        let waiting = if self.pipeline.owes() || self.pipeline.in_copy_in() {
             Waiting::Server
         } else if self.pipeline.status() != crate::TxStatus::Idle {
             Waiting::ClientInTransaction
@@ -218,7 +218,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
             // Hooks see swallowed errors too (an error changes the server's
             // state), but cannot let them through.
             let hooked = server_tags.contains(h.tag) && (!swallow || h.tag == b'E');
-            if swallow || hooked || pipeline.has_synthetic() {
+            if swallow || hooked || pipeline.synthetic_due() {
                 // This message breaks the run: a hook looks at it, it is
                 // dropped, or responses made up by the pooler are due right
                 // after it.

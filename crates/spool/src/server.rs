@@ -290,7 +290,7 @@ impl Server {
                 .flush()
                 .await
                 .map_err(|e| self.protocol_error(e))?;
-            if self.pipeline.owed() == 0 {
+            if !self.pipeline.owes() {
                 break;
             }
             let msg = match self.conn.read().await {

@@ -37,7 +37,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Ctx, Middleware, Verdict, split_two_cstrs};
 use crate::codec;
 use crate::frame::TagSet;
-use crate::messages::{backend, frontend};
+use crate::messages::frontend;
 use crate::sqlstate::SqlState;
 
 /// Statements a server keeps when the pool does not say.
@@ -240,13 +240,13 @@ impl ServerStatements {
         self.last_used.is_empty()
     }
 
-    /// Forgets everything: the session was reset (DISCARD ALL).
     /// Forgets the unnamed statement: a simple Query the pooler sent itself
     /// dropped it on the server.
     pub fn forget_unnamed(&mut self) {
         self.unnamed = None;
     }
 
+    /// Forgets everything: the session was reset (DISCARD ALL).
     pub fn clear(&mut self) {
         self.last_used.clear();
         self.unnamed = None;
@@ -373,7 +373,7 @@ impl<'a> Eqp<'a> {
                 String::from_utf8_lossy(name)
             )
         };
-        refuse(ctx, SqlState::UNDEFINED_PSTATEMENT, &message)
+        ctx.refuse(SqlState::UNDEFINED_PSTATEMENT, &message, None)
     }
 
     fn on_parse(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
@@ -398,7 +398,7 @@ impl<'a> Eqp<'a> {
                 "prepared statement \"{}\" already exists",
                 String::from_utf8_lossy(parse.statement)
             );
-            return refuse(ctx, SqlState::DUPLICATE_PSTATEMENT, &message);
+            return ctx.refuse(SqlState::DUPLICATE_PSTATEMENT, &message, None);
         }
         let stmt = Arc::new(Statement::new(body, name_len, true));
         self.client
@@ -487,24 +487,6 @@ impl<'a> Eqp<'a> {
     }
 }
 
-/// Answers the message under inspection with an error of PostgreSQL's
-/// wording, in order, and makes the server fail the batch as well, so the
-/// transaction ends up in the state it would be in directly.
-fn refuse(ctx: &mut Ctx<'_>, code: SqlState, message: &str) -> Verdict {
-    let mut err = BytesMut::new();
-    backend::ErrorResponse::encode_parts(
-        &mut err,
-        crate::messages::Severity::Error,
-        code,
-        message,
-        None,
-        None,
-    );
-    ctx.reply(err.freeze());
-    ctx.inject_failing();
-    Verdict::Drop
-}
-
 static PARSE_COMPLETE: Bytes = Bytes::from_static(b"1\0\0\0\x04");
 static CLOSE_COMPLETE: Bytes = Bytes::from_static(b"3\0\0\0\x04");
 
@@ -515,14 +497,14 @@ fn close_statement(b: &mut BytesMut, name: &[u8]) {
 impl Middleware for Eqp<'_> {
     fn client_tags(&self) -> TagSet {
         if !self.on {
-            return TagSet::of(b"");
+            return TagSet::EMPTY;
         }
         TagSet::of(b"PBDCQ")
     }
 
     fn server_tags(&self) -> TagSet {
         if !self.on {
-            return TagSet::of(b"");
+            return TagSet::EMPTY;
         }
         TagSet::of(b"1CEZ")
     }

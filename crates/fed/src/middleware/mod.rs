@@ -15,8 +15,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::conn::Conn;
 use crate::frame::TagSet;
-use crate::messages::frontend;
+use crate::messages::{Severity, backend, frontend};
 use crate::pipeline::{Pipeline, Swallow};
+use crate::sqlstate::SqlState;
 
 /// The first two C strings of a body and what follows them: a Bind's
 /// portal and statement names, without decoding its parameters.
@@ -93,6 +94,18 @@ impl Ctx<'_> {
     /// ignored the message too.
     pub fn reply(&mut self, response: Bytes) {
         self.pipeline.push_synthetic(response);
+    }
+
+    /// Answers the extended-protocol message under inspection (which the
+    /// hook then drops) with an error, in order, and makes the server fail
+    /// the batch as well, so the transaction ends up in the state it would
+    /// be in had PostgreSQL raised the error itself.
+    pub fn refuse(&mut self, code: SqlState, message: &str, hint: Option<&str>) -> Verdict {
+        let mut err = BytesMut::new();
+        backend::ErrorResponse::encode_parts(&mut err, Severity::Error, code, message, None, hint);
+        self.reply(err.freeze());
+        self.inject_failing();
+        Verdict::Drop
     }
 
     /// The server's protocol state.

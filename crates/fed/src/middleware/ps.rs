@@ -25,11 +25,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 
-use bytes::BytesMut;
-
 use super::{Ctx, Middleware, Verdict, split_two_cstrs};
 use crate::frame::TagSet;
-use crate::messages::{Severity, backend, frontend};
+use crate::messages::{backend, frontend};
 use crate::sql::{self, Effect, PinReason};
 use crate::sqlstate::SqlState;
 
@@ -461,19 +459,8 @@ impl<'a> Ps<'a> {
             Ok(None) => {}
             Err(reason) if self.allow_pin => self.pin(reason),
             Err(reason) => {
-                let mut err = BytesMut::new();
                 let (message, hint) = refusal(reason, self.pool);
-                backend::ErrorResponse::encode_parts(
-                    &mut err,
-                    Severity::Error,
-                    SqlState::FEATURE_NOT_SUPPORTED,
-                    &message,
-                    None,
-                    Some(&hint),
-                );
-                ctx.reply(err.freeze());
-                ctx.inject_failing();
-                return Verdict::Drop;
+                return ctx.refuse(SqlState::FEATURE_NOT_SUPPORTED, &message, Some(&hint));
             }
         }
         Verdict::Pass
