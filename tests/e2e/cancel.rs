@@ -29,15 +29,7 @@ async fn cancel_only_the_caller(g: Pggat, db: &str, secs: u32) {
     let b_query =
         tokio::spawn(async move { b.simple_query("SELECT pg_sleep(1.5), 'b done'").await });
     // Wait until a's query is really running on its server.
-    assert!(
-        eventually(Duration::from_secs(10), async || {
-            cluster()
-                .sql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE query = '{sleep}' AND state = 'active'"))
-                .unwrap()
-                == "1"
-        })
-        .await
-    );
+    assert!(running(&sleep).await);
     token.cancel_query(tokio_postgres::NoTls).await.unwrap();
     let err = a_query.await.unwrap().expect_err("a's query is canceled");
     assert_eq!(sqlstate(&err).as_deref(), Some("57014"), "{err}");
@@ -64,8 +56,10 @@ async fn a_cancel_after_the_client_left_reaches_nobody() {
         .connect(SCRAM.name, SCRAM.password, "latecancel")
         .await
         .unwrap();
-    let b_query = tokio::spawn(async move { b.simple_query("SELECT pg_sleep(1), 'b'").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let b_sleep = "SELECT pg_sleep(1), 'b'";
+    let b_query = tokio::spawn(async move { b.simple_query(b_sleep).await });
+    // A stale cancel must find b's query running, or it proves nothing.
+    assert!(running(b_sleep).await);
     token.cancel_query(tokio_postgres::NoTls).await.unwrap();
     let rows = b_query
         .await
@@ -77,4 +71,16 @@ async fn a_cancel_after_the_client_left_reaches_nobody() {
         )
     );
     g.shutdown().await;
+}
+
+/// Waits until `query` is running on the shared cluster.
+async fn running(query: &str) -> bool {
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE query = '{}' AND state = 'active'",
+        query.replace('\'', "''")
+    );
+    eventually(Duration::from_secs(10), async || {
+        cluster().sql("postgres", &sql).unwrap() == "1"
+    })
+    .await
 }

@@ -468,4 +468,31 @@ async fn pggat_preset_flags_act_release_after_transaction_and_extended_query_syn
     c.batch_execute("COMMIT").await.unwrap();
     drop((a, b, c));
     g.shutdown().await;
+
+    // parameter_status_sync none: a client's startup parameters are not
+    // synced onto the servers (dynamic, the default, does).
+    for (sync, want) in [("none", ""), ("dynamic", "flagged")] {
+        let g = Pggat::start(&transaction_pool(
+            cluster(),
+            "pssync",
+            SCRAM,
+            1,
+            &format!("parameter_status_sync {sync}"),
+        ))
+        .await;
+        let c = connect(&format!(
+            "{} application_name=flagged",
+            g.url(SCRAM.name, SCRAM.password, "pssync")
+        ))
+        .await
+        .unwrap();
+        let got: String = c
+            .query_one("SELECT current_setting('application_name')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(got, want, "parameter_status_sync {sync}");
+        drop(c);
+        g.shutdown().await;
+    }
 }

@@ -1,6 +1,35 @@
 //! The examples in docs/gatfile.md are real: every fenced block marked `<!-- check: KIND -->` parses
-//! (snippets wrapped in the smallest server or pool block around them), and the JSON shown is exactly
-//! what `adapt --pretty` prints for the example marked `json-source`.
+//! (snippets wrapped in the smallest server or pool block around them; the import example with the
+//! file it imports beside it), the mistake shown is the corpus file it names, and the JSON shown is
+//! exactly what `adapt --pretty` prints for the example marked `json-source`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use gat::{Environment, System};
+
+/// The file the reference's import example imports, as the reference shows it.
+const POOLS_INC: &str = "pool /public {\n    address 127.0.0.1:5432\n    username public\n    password \"public-secret\"\n}\n";
+
+/// The real environment, plus `pools.inc`.
+struct WithPoolsInc;
+
+impl Environment for WithPoolsInc {
+    fn var(&self, name: &str) -> Option<String> {
+        System.var(name)
+    }
+
+    fn read(&self, path: &Path) -> io::Result<String> {
+        if path.file_name().is_some_and(|n| n == "pools.inc") {
+            return Ok(POOLS_INC.to_owned());
+        }
+        System.read(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        System.list(dir)
+    }
+}
 
 const DOC: &str = include_str!("../../../../docs/gatfile.md");
 
@@ -63,8 +92,29 @@ fn every_example_in_the_reference_parses() {
                 ":6432 {{\n    trust\n    pool * {{\n        address 127.0.0.1:5432\n{}\n    }}\n}}\n",
                 indent(&text, 8)
             ),
-            // Needs a file beside it, a corpus file, or the JSON check below.
-            "imports" | "corpus" => continue,
+            "imports" => {
+                gat::parse_str_with("docs/gatfile.md", &text, &WithPoolsInc)
+                    .unwrap_or_else(|e| panic!("docs/gatfile.md:{line}: {e}\n{text}"));
+                checked += 1;
+                continue;
+            }
+            "corpus" => {
+                let name = words.first().expect("the corpus file's name");
+                let file = std::fs::read_to_string(format!("testdata/invalid/{name}.gatfile"))
+                    .unwrap_or_else(|e| panic!("docs/gatfile.md:{line}: {name}: {e}"));
+                assert_eq!(
+                    text, file,
+                    "docs/gatfile.md:{line}: differs from the corpus"
+                );
+                let expect = file.lines().next().unwrap_or_default();
+                let message = expect.strip_prefix("# expect: ").unwrap_or(expect);
+                assert!(
+                    DOC.contains(&format!("```text\n{message}\n```")),
+                    "docs/gatfile.md:{line}: the message shown is not the corpus's"
+                );
+                checked += 1;
+                continue;
+            }
             "json" => {
                 let source: &gat::Config =
                     json_source.as_ref().expect("a json-source example first");
