@@ -49,15 +49,7 @@ impl Generation {
                     .as_ref()
                     .map(crate::tls::acceptor)
                     .transpose()
-                    .map_err(|e| {
-                        let at = s
-                            .span
-                            .0
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default();
-                        StartError::Config(format!("{at}: {e}"))
-                    })
+                    .map_err(|e| StartError::Config(format!("{}: {e}", crate::route::at(&s.span))))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let blocks = config

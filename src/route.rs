@@ -366,8 +366,7 @@ impl Router {
             return p.clone();
         }
         // Validated at load; a parse failure here cannot happen, but never panic.
-        let parsed =
-            auth::Secret::parse(secret).unwrap_or_else(|_| auth::Secret::Plain(secret.to_owned()));
+        let parsed = secret_of(secret);
         let prepared = Arc::new(auth::PreparedSecret::new(user, parsed, &mut rand::rng()));
         self.secrets.lock().entry(key).or_insert(prepared).clone()
     }
@@ -396,8 +395,15 @@ impl Router {
 }
 
 /// Where a config item was written, for errors.
-fn at(span: &gat::Span) -> String {
+pub(crate) fn at(span: &gat::Span) -> String {
     span.0.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// A configured secret: a hash or verifier when it parses as one, else a
+/// plain password (secrets are validated at load, so this never hides an
+/// error).
+fn secret_of(secret: &str) -> auth::Secret {
+    auth::Secret::parse(secret).unwrap_or_else(|_| auth::Secret::Plain(secret.to_owned()))
 }
 
 /// The pool of `cfg` for `user` and `db`, over `servers` (the primary, then
@@ -414,7 +420,7 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, servers: &[ServerAt]) -> Po
     let secret = cfg
         .password
         .as_deref()
-        .map(|s| auth::Secret::parse(s).unwrap_or_else(|_| auth::Secret::Plain(s.to_owned())))
+        .map(secret_of)
         .unwrap_or_else(|| auth::Secret::Plain(String::new()));
     let credentials = Arc::new(auth::ClientCredentials::new(user, secret));
     let name = format!("{db}/{user}");

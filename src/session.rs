@@ -131,16 +131,15 @@ async fn session_pooling(
             _ = shared.shutdown_deadline() => None,
         }
     };
+    // Cancels stop before the server goes anywhere, however the session ends.
+    registration.release().await;
     let outcome = match outcome {
         Some(crate::watchdog::Watched::Done(o)) => Some(o),
         Some(crate::watchdog::Watched::Expired(waiting, limit)) => {
-            registration.release().await;
             return Err(crate::watchdog::expired(guard, &entry.name, waiting, limit, true).await);
         }
         None => None,
     };
-    registration.release().await;
-    ticket.charge(guard.since().elapsed());
     match outcome {
         None => {
             guard.release(true).await;

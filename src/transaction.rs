@@ -50,11 +50,7 @@ pub async fn serve(
     let mut ticket = rob::Ticket::new();
     let mut replica_ticket = rob::Ticket::new();
     // A hybrid pool's client asks for replicas only with hybrid.mode=ro.
-    let read_only = params
-        .iter()
-        .rev()
-        .find(|(k, _)| k.eq_ignore_ascii_case("hybrid.mode"))
-        .is_some_and(|(_, v)| v == "ro");
+    let read_only = crate::client::startup::param(params, "hybrid.mode") == Some("ro");
     // Boxed here and below: what runs once per client, or only now and then,
     // must not make every idle client's task as big as its biggest step.
     let told = Box::pin(startup_params(params, entry, &mut ticket)).await?;

@@ -42,12 +42,18 @@ pub struct Startup {
 impl Startup {
     /// The value of a parameter the client sent.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .rev()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        param(&self.params, name)
     }
+}
+
+/// The value of startup parameter `name` (case-insensitive; the last one
+/// sent wins, as in PostgreSQL).
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Reads startup packets until the client asks for a session, a cancel, or

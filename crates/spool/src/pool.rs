@@ -333,8 +333,9 @@ impl Pool {
         });
     }
 
-    /// Checks a server that sat idle for a while before handing it out: it
-    /// must have sent nothing (no EOF, no stray bytes). Cheap, no round trip.
+    /// Checks a server before handing it out: it must have sent nothing while
+    /// idle (no EOF, no stray bytes; free, no round trip), and one idle past
+    /// `check_delay` must answer `check_query`.
     async fn healthy(&self, server: &mut Server) -> bool {
         if server.is_broken() {
             return false;
@@ -356,7 +357,12 @@ impl Pool {
         if self
             .opts
             .check_delay
-            .is_some_and(|delay| server.has_served() && server.idle_for() >= delay)
+            // With a zero delay only servers that served before: a fresh
+            // login is proof enough (and a failing check query must not make
+            // every new server fail in turn).
+            .is_some_and(|delay| {
+                server.idle_for() >= delay && (!delay.is_zero() || server.has_served())
+            })
         {
             let check = server.query(&self.opts.check_query);
             match tokio::time::timeout(self.opts.reset_timeout, check).await {

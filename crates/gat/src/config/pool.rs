@@ -336,7 +336,8 @@ pub enum PoolMode {
 pub enum Pooler {
     /// Fair scheduling by accumulated server time (the `rob` crate).
     Rob,
-    /// Last in, first out: the most recently released server goes to the next waiter.
+    /// Plain queueing: waiters are served in arrival order, without rob's
+    /// accounting (idle servers still go out most recently used first).
     Lifo,
 }
 
