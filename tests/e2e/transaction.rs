@@ -496,3 +496,55 @@ async fn pggat_preset_flags_act_release_after_transaction_and_extended_query_syn
         g.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn every_kind_of_session_state_pins_and_is_reset_for_the_next_client() {
+    // Each kind of state that cannot move keeps its client on one server,
+    // and the next client of that server finds none of it.
+    let states = [
+        (
+            "LISTEN pinned_channel",
+            "SELECT count(*) FROM pg_listening_channels()",
+        ),
+        (
+            "SELECT pg_advisory_lock(4242)",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+        ),
+        (
+            "BEGIN; DECLARE kept CURSOR WITH HOLD FOR SELECT 1; COMMIT",
+            "SELECT count(*) FROM pg_cursors WHERE name = 'kept'",
+        ),
+        (
+            "PREPARE sql_level AS SELECT 1",
+            "SELECT count(*) FROM pg_prepared_statements WHERE name = 'sql_level'",
+        ),
+    ];
+    for (state, probe) in states {
+        let g = Pggat::start(&pool("txkinds", 1)).await;
+        let a = client(&g, "txkinds").await;
+        a.batch_execute(state).await.unwrap();
+        let pid = backend_pid(&a).await;
+        let held: i64 = a.query_one(probe, &[]).await.unwrap().get(0);
+        assert_eq!(held, 1, "{state}: not held by its client");
+        // Pinned: a second client cannot get the only server meanwhile.
+        let b = client(&g, "txkinds").await;
+        let waiting = tokio::spawn(async move {
+            let left: i64 = b.query_one(probe, &[]).await.unwrap().get(0);
+            (left, backend_pid(&b).await)
+        });
+        // Proving a wait means waiting: a while, then still nothing.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "{state}: another client got the pinned server"
+        );
+        drop(a);
+        let (left, b_pid) = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the server is handed on when its client leaves")
+            .unwrap();
+        assert_eq!(b_pid, pid, "{state}: same server, reset");
+        assert_eq!(left, 0, "{state}: left for the next client");
+        g.shutdown().await;
+    }
+}
