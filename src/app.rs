@@ -516,14 +516,34 @@ async fn stat_log(shared: Arc<Shared>, period: Duration, stop: CancellationToken
         }
         for p in shared.pools() {
             let s = p.pool.stats();
-            tracing::info!(
-                pool = %p.name,
-                servers = s.live,
-                idle = s.idle,
-                waiting = s.waiting,
-                dialing = s.dialing,
-                "pool stats"
-            );
+            match &p.hybrid {
+                None => tracing::info!(
+                    pool = %p.name,
+                    servers = s.live,
+                    idle = s.idle,
+                    waiting = s.waiting,
+                    dialing = s.dialing,
+                    "pool stats"
+                ),
+                Some(h) => {
+                    let c = &h.counters;
+                    let replicas = h.replicas.iter().map(|r| r.pool.stats());
+                    tracing::info!(
+                        pool = %p.name,
+                        servers = s.live,
+                        idle = s.idle,
+                        waiting = s.waiting,
+                        dialing = s.dialing,
+                        replica_servers = replicas.clone().map(|r| r.live).sum::<usize>(),
+                        replica_waiting = replicas.map(|r| r.waiting).sum::<usize>(),
+                        replica_hits = c.replica_hits.load(Ordering::Relaxed),
+                        write_fallbacks = c.write_fallbacks.load(Ordering::Relaxed),
+                        primary_direct = c.primary_direct.load(Ordering::Relaxed),
+                        failovers = c.failovers.load(Ordering::Relaxed),
+                        "pool stats"
+                    );
+                }
+            }
         }
     }
 }

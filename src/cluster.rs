@@ -269,6 +269,18 @@ impl Cluster {
         .map(drop)
     }
 
+    /// Kills the server as a crash would (immediate shutdown: no checkpoint,
+    /// connections dropped at once), keeping its data.
+    pub fn kill(&self) -> io::Result<()> {
+        self.run_checked(self.cmd("pg_ctl").arg("-D").arg(&self.data).args([
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]))
+        .map(drop)
+    }
+
     /// Starts a stopped server again on the same port.
     pub fn restart(&self) -> io::Result<()> {
         self.pg_ctl_start()

@@ -6,7 +6,9 @@
 //!   a graceful shutdown.
 //! - [`client`]: a client's startup packets and authentication.
 //! - [`route`]: matching a client to a pool; the registry of pools.
-//! - [`session`]: serving a client from its pool until it leaves.
+//! - [`session`] and [`transaction`]: serving a client from its pool until
+//!   it leaves.
+//! - [`hybrid`]: which server of a hybrid pool a transaction starts on.
 //! - [`cancel`]: client keys and forwarding of cancel requests.
 //! - [`errors`]: the one mapping from failures to ErrorResponses.
 //! - [`cluster`] and [`demo`]: throwaway PostgreSQL clusters, for `pggat
@@ -23,6 +25,7 @@ pub mod client;
 pub mod cluster;
 pub mod demo;
 pub mod errors;
+pub mod hybrid;
 pub mod listener;
 pub mod params;
 pub mod reload;

@@ -36,10 +36,8 @@ pub struct PoolEntry {
     pub credentials: Arc<auth::ClientCredentials>,
     /// Parameters ps keeps in step through ParameterStatus.
     pub tracked: Vec<String>,
-    /// A hybrid pool's replicas (empty otherwise).
-    pub replicas: Vec<Arc<spool::Pool>>,
-    /// Round-robin position over `replicas`.
-    pub next_replica: std::sync::atomic::AtomicUsize,
+    /// A hybrid pool's replicas and routing rules.
+    pub hybrid: Option<Arc<crate::hybrid::Hybrid>>,
     /// Whether protocol-level prepared statements follow clients across
     /// servers (eqp; `extended_query_sync`).
     pub statements: bool,
@@ -58,19 +56,8 @@ pub struct PoolEntry {
 impl PoolEntry {
     /// Every server pool of this entry: the primary's, then the replicas'.
     pub fn server_pools(&self) -> impl Iterator<Item = &Arc<spool::Pool>> {
-        std::iter::once(&self.pool).chain(&self.replicas)
-    }
-
-    /// The pool a transaction of a client in `mode` runs on: read-only
-    /// clients take the replicas in turn (the primary when there are none).
-    pub fn pool_for(&self, read_only: bool) -> &Arc<spool::Pool> {
-        if !read_only || self.replicas.is_empty() {
-            return &self.pool;
-        }
-        let i = self
-            .next_replica
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        &self.replicas[i % self.replicas.len()]
+        let replicas = self.hybrid.iter().flat_map(|h| &h.replicas);
+        std::iter::once(&self.pool).chain(replicas.map(|r| &r.pool))
     }
 
     /// The pool's timeouts, for the watchdog.
@@ -410,13 +397,6 @@ fn secret_of(secret: &str) -> auth::Secret {
 /// any replicas).
 fn build_pool(cfg: &gat::Pool, user: &str, db: &str, servers: &[ServerAt]) -> PoolEntry {
     let basic = cfg.kind.basic();
-    if let gat::PoolKind::Hybrid(_) = &cfg.kind {
-        tracing::info!(
-            pool = %format!("{db}/{user}"),
-            replicas = cfg.replicas.len(),
-            "pool hybrid: clients with hybrid.mode=ro run on the replicas; read-write clients run on the primary (read/write splitting with replay is not implemented yet)"
-        );
-    }
     let secret = cfg
         .password
         .as_deref()
@@ -465,7 +445,7 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, servers: &[ServerAt]) -> Po
             gat::Pooler::Lifo => rob::Policy::Lifo,
         },
     };
-    let replicas = replicas
+    let replicas: Vec<_> = replicas
         .iter()
         .enumerate()
         .map(|(i, server)| {
@@ -482,8 +462,10 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, servers: &[ServerAt]) -> Po
         })
         .collect();
     PoolEntry {
-        replicas,
-        next_replica: Default::default(),
+        hybrid: match &cfg.kind {
+            gat::PoolKind::Hybrid(h) => Some(crate::hybrid::Hybrid::new(&recipe, replicas, h)),
+            gat::PoolKind::Basic(_) => None,
+        },
         name,
         // pggat's presets are these flags: a pool releases servers after
         // each transaction (transaction pooling) if it says so.

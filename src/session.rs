@@ -145,7 +145,9 @@ async fn session_pooling(
             guard.release(true).await;
             Err(shutdown_error())
         }
-        Some(Outcome::Stopped(_)) | Some(Outcome::Idle) => {
+        // ReadOnly comes only from a recording relay; session mode records
+        // nothing.
+        Some(Outcome::Stopped(_)) | Some(Outcome::Idle) | Some(Outcome::ReadOnly) => {
             guard.release(true).await;
             Ok(())
         }

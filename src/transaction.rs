@@ -16,11 +16,13 @@ use fed::messages::backend;
 use fed::middleware::eqp::{ClientStatements, Eqp, Known};
 use fed::middleware::ps::{ClientSettings, Ps};
 use fed::middleware::unterminate::Unterminate;
-use fed::{Conn, Mode, Outcome, Relay};
+use fed::{Conn, Mode, Outcome, Recording, Relay};
+use tokio::time::Instant;
 
 use crate::app::Shared;
 use crate::cancel::Registration;
 use crate::errors::ClientError;
+use crate::hybrid::{ClientMode, Hybrid, Route};
 use crate::route::PoolEntry;
 use crate::session::{gone, hold_cancels, server_lost, shutdown_error, startup_reply};
 use crate::watchdog::Watched;
@@ -49,8 +51,7 @@ pub async fn serve(
 ) -> Result<(), ClientError> {
     let mut ticket = rob::Ticket::new();
     let mut replica_ticket = rob::Ticket::new();
-    // A hybrid pool's client asks for replicas only with hybrid.mode=ro.
-    let read_only = crate::client::startup::param(params, "hybrid.mode") == Some("ro");
+    let mode = ClientMode::of(params);
     // Boxed here and below: what runs once per client, or only now and then,
     // must not make every idle client's task as big as its biggest step.
     let told = Box::pin(startup_params(params, entry, &mut ticket)).await?;
@@ -59,6 +60,9 @@ pub async fn serve(
     let mut settings = ClientSettings::new(told);
     let mut statements = ClientStatements::default();
     let mut pin_logged = false;
+    // Read-your-writes: until then, a read-write client's reads stay on the
+    // primary.
+    let mut sticky_until: Option<Instant> = None;
     // Waited on for every transaction: registered once, not per transaction.
     let mut draining = std::pin::pin!(shared.shutting_down());
     let mut deadline = std::pin::pin!(shared.shutdown_deadline());
@@ -78,62 +82,155 @@ pub async fn serve(
             Next::Transaction => {}
         }
 
-        let pool = entry.pool_for(read_only);
-        let used_ticket = if Arc::ptr_eq(pool, &entry.pool) {
-            &mut ticket
-        } else {
-            &mut replica_ticket
+        let mut route = match (&entry.hybrid, mode) {
+            (None, _) | (Some(_), ClientMode::WriteOnly) => Route::Primary { writes: false },
+            (Some(h), ClientMode::ReadOnly) => {
+                Route::Replica(h.choose(None).unwrap_or_else(|| h.any(None)))
+            }
+            (Some(h), ClientMode::ReadWrite) => {
+                let first = crate::hybrid::first_query(conn.buffered(), &statements);
+                h.start_for(first, sticky_until.is_some_and(|t| Instant::now() < t))
+            }
         };
-        let mut guard = {
-            let mut acquire = Box::pin(pool.acquire(used_ticket));
-            loop {
-                tokio::select! {
-                    g = &mut acquire => break g?,
-                    r = conn.fill() => {
-                        // More of the client's messages, or its departure.
-                        if r.is_err() {
-                            return Ok(());
+        // Set when the transaction is replayed on another server: how many
+        // of the responses it was given there.
+        let mut seen = None;
+        let mut attempts = 0;
+        let (guard, outcome) = loop {
+            attempts += 1;
+            let (pool, used_ticket) = match (route, &entry.hybrid) {
+                (Route::Replica(i), Some(h)) => (&h.replicas[i].pool, &mut replica_ticket),
+                _ => (&entry.pool, &mut ticket),
+            };
+            let guard = {
+                let mut acquire = Box::pin(pool.acquire(used_ticket));
+                loop {
+                    tokio::select! {
+                        g = &mut acquire => break g,
+                        r = conn.fill() => {
+                            // More of the client's messages, or its departure.
+                            if r.is_err() {
+                                return Ok(());
+                            }
                         }
+                        _ = &mut draining => return Err(shutdown_error()),
                     }
-                    _ = &mut draining => return Err(shutdown_error()),
                 }
+            };
+            let mut guard = match (guard, route) {
+                (Ok(g), _) => g,
+                (Err(e), Route::Replica(i)) if attempts <= MAX_ATTEMPTS => {
+                    let h = entry.hybrid.as_ref().expect("a replica route has replicas");
+                    h.mark_down(i, &e);
+                    route = match other_server(h, mode, i) {
+                        Some(r) => r,
+                        None => return Err(e.into()),
+                    };
+                    continue;
+                }
+                (Err(e), _) => return Err(e.into()),
+            };
+            let server = guard.server();
+            if let Some(sql) =
+                settings.sync_query(&entry.tracked, server.params(), server.settings())
+            {
+                if let Err(e) = Box::pin(server.query(&sql)).await {
+                    tracing::warn!(pool = %entry.name, error = %e, "could not sync a client's settings onto a server");
+                    give_back(guard).await;
+                    return Err(crate::params::refused(e));
+                }
+                settings.synced(guard.server().parts().settings);
             }
-        };
-        let server = guard.server();
-        if let Some(sql) = settings.sync_query(&entry.tracked, server.params(), server.settings()) {
-            if let Err(e) = Box::pin(server.query(&sql)).await {
-                tracing::warn!(pool = %entry.name, error = %e, "could not sync a client's settings onto a server");
-                give_back(guard).await;
-                return Err(crate::params::refused(e));
-            }
-            settings.synced(guard.server().parts().settings);
-        }
-        hold_cancels(registration, guard.server_ref());
-        let outcome = {
-            let parts = guard.server().parts();
-            let mw = (
-                Unterminate,
-                Ps::new(
-                    &mut settings,
-                    parts.settings,
-                    parts.params,
-                    &entry.tracked,
-                    entry.allow_pin,
-                    &entry.name,
-                ),
+            hold_cancels(registration, guard.server_ref());
+            // On a replica, the transaction is recorded so it can move: to
+            // the primary when a read-write client writes, to another
+            // server when this one fails.
+            let mut recording = match (route, mode) {
+                (Route::Primary { .. }, _) => None,
+                (Route::Replica(_), ClientMode::ReadWrite) => Some(Recording::new()),
+                (Route::Replica(_), _) => Some(Recording::failover_only()),
+            };
+            let before = recording
+                .is_some()
+                .then(|| (settings.clone(), statements.clone()));
+            let outcome = {
+                let parts = guard.server().parts();
+                let mw = (
+                    Unterminate,
+                    Ps::new(
+                        &mut settings,
+                        parts.settings,
+                        parts.params,
+                        &entry.tracked,
+                        entry.allow_pin,
+                        &entry.name,
+                    ),
+                    {
+                        let eqp = Eqp::new(&mut statements, parts.statements, &entry.known);
+                        if entry.statements { eqp } else { eqp.off() }
+                    },
+                );
+                let mut relay = Relay::new(conn, parts.conn, parts.pipeline, mw, Mode::Transaction);
+                if let Some(r) = recording.as_mut() {
+                    relay = relay.recording(r);
+                }
+                if let Some(t) = seen {
+                    relay = relay.skipping(t);
+                }
+                tokio::select! {
+                    o = crate::watchdog::run(&mut relay, &limits) => Some(o),
+                    _ = &mut deadline => None,
+                }
+            };
+            registration.release().await;
+            used_ticket.charge(guard.since().elapsed());
+
+            // A transaction that moves starts again from the client's state
+            // before it, with every message it sent put back.
+            let (Route::Replica(i), Some(h), Some(rec), Some((s, st))) =
+                (route, &entry.hybrid, recording, before)
+            else {
+                break (guard, outcome);
+            };
+            let next_route = match &outcome {
+                Some(Watched::Done(Outcome::ReadOnly)) => {
+                    h.counters.write_fallbacks.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(pool = %entry.name, "a replica refused a write; replaying the transaction on the primary");
+                    if settings.pinned().is_some() {
+                        guard.must_reset("DISCARD ALL");
+                    }
+                    give_back(guard).await;
+                    Route::Primary { writes: true }
+                }
+                Some(Watched::Done(Outcome::ServerGone(e)))
+                    if rec.replayable() && attempts <= MAX_ATTEMPTS =>
                 {
-                    let eqp = Eqp::new(&mut statements, parts.statements, &entry.known);
-                    if entry.statements { eqp } else { eqp.off() }
-                },
-            );
-            let mut relay = Relay::new(conn, parts.conn, parts.pipeline, mw, Mode::Transaction);
-            tokio::select! {
-                o = crate::watchdog::run(&mut relay, &limits) => Some(o),
-                _ = &mut deadline => None,
-            }
+                    let Some(r) = other_server(h, mode, i) else {
+                        break (guard, outcome);
+                    };
+                    h.mark_down(i, e);
+                    h.counters.failovers.fetch_add(1, Ordering::Relaxed);
+                    guard.discard();
+                    r
+                }
+                _ => {
+                    if matches!(outcome, Some(Watched::Done(Outcome::Idle))) {
+                        crate::hybrid::hit(h);
+                    }
+                    break (guard, outcome);
+                }
+            };
+            settings = s;
+            statements = st;
+            seen = Some(rec.rewind(conn));
+            route = next_route;
         };
-        registration.release().await;
-        used_ticket.charge(guard.since().elapsed());
+        if let Route::Primary { writes: true } = route
+            && let Some(h) = &entry.hybrid
+        {
+            sticky_until = Some(Instant::now() + h.stickiness);
+        }
+        let mut guard = guard;
 
         if let Some(reason) = settings.pinned() {
             guard.must_reset("DISCARD ALL");
@@ -154,7 +251,10 @@ pub async fn serve(
             None => None,
         };
         match outcome {
-            Some(Outcome::Idle) => give_back(guard).await,
+            // ReadOnly: a read-write client's write on a replica whose
+            // recording could not be replayed; not reached (the relay then
+            // forwards the error), handled as the end of a transaction.
+            Some(Outcome::Idle) | Some(Outcome::ReadOnly) => give_back(guard).await,
             Some(Outcome::Stopped(_)) => {
                 // Terminate.
                 give_back(guard).await;
@@ -170,6 +270,22 @@ pub async fn serve(
                 return Err(gone());
             }
             Some(Outcome::ServerGone(e)) => return Err(server_lost(guard, &entry.name, &e)),
+        }
+    }
+}
+
+/// Most servers one transaction tries before its error reaches the client.
+const MAX_ATTEMPTS: usize = 3;
+
+/// Where a transaction goes when replica `failed` cannot serve it: another
+/// fit replica for a read-only client (none: `None`, the error stands), the
+/// primary for a read-write one.
+fn other_server(h: &Hybrid, mode: ClientMode, failed: usize) -> Option<Route> {
+    match mode {
+        ClientMode::ReadOnly => h.choose(Some(failed)).map(Route::Replica),
+        _ => {
+            h.counters.primary_direct.fetch_add(1, Ordering::Relaxed);
+            Some(Route::Primary { writes: false })
         }
     }
 }

@@ -72,6 +72,24 @@ impl Pggat {
             .sum()
     }
 
+    /// The routing counters of the first hybrid pool: replica hits, write
+    /// fallbacks, direct-to-primary routings, failovers.
+    pub fn hybrid_counters(&self) -> [u64; 4] {
+        use std::sync::atomic::Ordering::Relaxed;
+        let pools = self.running().shared().pools();
+        let h = pools
+            .iter()
+            .find_map(|p| p.hybrid.clone())
+            .expect("a hybrid pool");
+        let c = &h.counters;
+        [
+            c.replica_hits.load(Relaxed),
+            c.write_fallbacks.load(Relaxed),
+            c.primary_direct.load(Relaxed),
+            c.failovers.load(Relaxed),
+        ]
+    }
+
     /// Graceful shutdown.
     pub async fn shutdown(mut self) {
         if let Some(r) = self.running.take() {

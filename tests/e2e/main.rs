@@ -9,6 +9,7 @@ mod cancel;
 mod cli;
 mod differential;
 mod drivers;
+mod hybrid;
 mod outage;
 mod reload;
 mod replicas;

@@ -13,7 +13,8 @@
 //!   pooler knows when it is idle.
 //! - [`relay`]: the full-duplex, header-only forwarder that runs while a
 //!   client holds a server, with [`middleware`] hooks for the few messages
-//!   someone must inspect.
+//!   someone must inspect, and a [`replay`] recording when a transaction may
+//!   have to move to another server.
 //!
 //! Data flows `Stream` → `Conn` read buffer → `Relay` (headers scanned,
 //! pipeline advanced, hooks run on chosen tags) → the other `Conn`'s write
@@ -28,6 +29,7 @@ pub mod messages;
 pub mod middleware;
 pub mod pipeline;
 pub mod relay;
+pub mod replay;
 pub mod sql;
 pub mod sqlstate;
 pub mod stream;
@@ -36,4 +38,5 @@ pub use conn::{Conn, Message};
 pub use error::{Error, Result};
 pub use pipeline::{Pipeline, TxStatus};
 pub use relay::{Mode, Outcome, Relay, Waiting, Watch};
+pub use replay::{Recording, Tally};
 pub use stream::Stream;

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, TagSet};
 use crate::middleware::{Ctx, Middleware, Verdict};
 use crate::pipeline::Pipeline;
+use crate::replay::{self, Recording, Skip, Tally};
 
 /// Above this many bytes queued towards a peer, stop reading from the other
 /// side until the peer drains: every buffer stays bounded. Small in unit
@@ -61,6 +62,10 @@ pub enum Outcome {
     /// The server went away or misbehaved. Whatever it sent before is
     /// already forwarded to the client.
     ServerGone(Error),
+    /// While recording, the server refused a write because it is read-only
+    /// (SQLSTATE 25006). That error was not forwarded; everything before it
+    /// was. The server still owes the rest of its responses.
+    ReadOnly,
 }
 
 /// One direction's scan state.
@@ -73,19 +78,59 @@ struct Lane {
 
 impl Lane {
     /// Forwards what has arrived of a large message being streamed from
-    /// `from` to `to`. Returns true once it is through (message scanning may
-    /// resume).
-    fn pass_through(&mut self, from: &mut Conn, to: &mut Conn) -> bool {
+    /// `from` to `to` (noting it in `record`). Returns true once it is
+    /// through (message scanning may resume).
+    fn pass_through(
+        &mut self,
+        from: &mut Conn,
+        to: &mut Conn,
+        record: Option<&mut Recording>,
+    ) -> bool {
         if self.passthrough > 0 {
             let buf = from.rbuf_mut();
             let n = self.passthrough.min(buf.len());
             if n > 0 {
-                to.push(buf.split_to(n).freeze());
+                let bytes = buf.split_to(n).freeze();
+                if let Some(r) = record {
+                    r.sent(&bytes);
+                }
+                to.push(bytes);
                 self.passthrough -= n;
             }
         }
         self.passthrough == 0
     }
+}
+
+/// Hands one whole response to the client, unless a replay's skip says the
+/// client already has it. Returns false when, recording, it is a read-only
+/// refusal: the relay must stop there and not forward it.
+fn deliver(
+    client: &mut Conn,
+    record: &mut Option<&mut Recording>,
+    skip: &mut Option<Skip>,
+    msg: Bytes,
+) -> bool {
+    let tag = msg[0];
+    if let Some(r) = record.as_deref_mut() {
+        if tag == b'E'
+            && r.catches_read_only()
+            && replay::is_read_only_error(&msg[frame::HEADER_LEN..])
+        {
+            return false;
+        }
+        r.delivered(tag);
+    }
+    if let Some(s) = skip {
+        if s.drops(tag) {
+            return true;
+        }
+        if s.done() {
+            *skip = None;
+        }
+    }
+    client.push(msg);
+    true
 }
 
 /// What a hook wants to see may change with what it saw.
@@ -107,6 +152,8 @@ pub struct Relay<'a, M> {
     down: Lane,
     stop: Option<Outcome>,
     client_reads: u64,
+    record: Option<&'a mut Recording>,
+    skip: Option<Skip>,
 }
 
 /// What a relay is waiting for, for a watchdog that enforces timeouts by
@@ -155,7 +202,24 @@ impl<'a, M: Middleware> Relay<'a, M> {
             down: Lane::default(),
             stop: None,
             client_reads: 0,
+            record: None,
+            skip: None,
         }
+    }
+
+    /// Records what the client sends and what it is given, so the
+    /// transaction can be replayed on another server (see [`replay`]); a
+    /// read-only refusal then ends the relay with [`Outcome::ReadOnly`].
+    pub fn recording(mut self, record: &'a mut Recording) -> Self {
+        self.record = Some(record);
+        self
+    }
+
+    /// Replays a transaction: drops the server's responses up to `seen`, the
+    /// position the client reached on the server it started on.
+    pub fn skipping(mut self, seen: Tally) -> Self {
+        self.skip = Some(Skip::new(seen));
+        self
     }
 
     /// What the relay waits for now, and how much the client has sent.
@@ -188,10 +252,12 @@ impl<'a, M: Middleware> Relay<'a, M> {
             down,
             mode,
             stop,
+            record,
+            skip,
             ..
         } = self;
         let max = server.max_message();
-        if !down.pass_through(server, client) {
+        if !down.pass_through(server, client, None) {
             return Ok(false);
         }
         let mut run = 0;
@@ -207,8 +273,15 @@ impl<'a, M: Middleware> Relay<'a, M> {
             };
             let avail = buf.len() - run;
             if avail < h.len {
-                if !server_tags.contains(h.tag) && h.tag != b'Z' && h.len > STREAM_THRESHOLD {
+                if !server_tags.contains(h.tag)
+                    && h.tag != b'Z'
+                    && h.len > STREAM_THRESHOLD
+                    && skip.is_none()
+                {
                     pipeline.server_sent(h.tag, None);
+                    if let Some(r) = record.as_deref_mut() {
+                        r.delivered(h.tag);
+                    }
                     down.passthrough = h.len - avail;
                     run += avail;
                 }
@@ -218,9 +291,11 @@ impl<'a, M: Middleware> Relay<'a, M> {
             // Hooks see swallowed errors too (an error changes the server's
             // state), but cannot let them through.
             let hooked = server_tags.contains(h.tag) && (!swallow || h.tag == b'E');
-            if swallow || hooked || pipeline.synthetic_due() {
+            let inspected = skip.is_some() || (h.tag == b'E' && record.is_some());
+            if swallow || hooked || inspected || pipeline.synthetic_due() {
                 // This message breaks the run: a hook looks at it, it is
-                // dropped, or responses made up by the pooler are due right
+                // dropped, a replay decides whether the client has it
+                // already, or responses made up by the pooler are due right
                 // after it.
                 if run > 0 {
                     client.push(buf.split_to(run).freeze());
@@ -240,14 +315,21 @@ impl<'a, M: Middleware> Relay<'a, M> {
                     Verdict::Pass
                 };
                 match verdict {
-                    Verdict::Pass if !swallow => client.push(msg),
+                    Verdict::Pass if !swallow => {
+                        if !deliver(client, record, skip, msg) {
+                            *stop = Some(Outcome::ReadOnly);
+                        }
+                    }
                     Verdict::Pass | Verdict::Drop => {}
                     Verdict::Stop => *stop = Some(Outcome::Stopped(msg)),
                 }
                 while let Some(b) = pipeline.take_synthetic() {
-                    client.push(b);
+                    deliver(client, record, skip, b);
                 }
             } else {
+                if let Some(r) = record.as_deref_mut() {
+                    r.delivered(h.tag);
+                }
                 run += h.len;
             }
             if *mode == Mode::Transaction && h.tag == b'Z' && pipeline.is_idle() && !mw.hold() {
@@ -272,10 +354,11 @@ impl<'a, M: Middleware> Relay<'a, M> {
             server_tags,
             up,
             stop,
+            record,
             ..
         } = self;
         let max = client.max_message();
-        if !up.pass_through(client, server) {
+        if !up.pass_through(client, server, record.as_deref_mut()) {
             return Ok(false);
         }
         let mut run = 0;
@@ -300,10 +383,17 @@ impl<'a, M: Middleware> Relay<'a, M> {
             }
             if client_tags.contains(h.tag) {
                 if run > 0 {
-                    server.push(buf.split_to(run).freeze());
+                    let bytes = buf.split_to(run).freeze();
+                    if let Some(r) = record.as_deref_mut() {
+                        r.sent(&bytes);
+                    }
+                    server.push(bytes);
                     run = 0;
                 }
                 let msg = client.rbuf_mut().split_to(h.len).freeze();
+                if let Some(r) = record.as_deref_mut() {
+                    r.sent(&msg);
+                }
                 let mut ctx = Ctx {
                     client,
                     server,
@@ -330,9 +420,24 @@ impl<'a, M: Middleware> Relay<'a, M> {
             }
         }
         if run > 0 {
-            server.push(client.rbuf_mut().split_to(run).freeze());
+            let bytes = client.rbuf_mut().split_to(run).freeze();
+            if let Some(r) = record.as_deref_mut() {
+                r.sent(&bytes);
+            }
+            server.push(bytes);
         }
         Ok(blocked)
+    }
+
+    /// The server is gone; a recording cannot resume a response the client
+    /// got only part of.
+    fn server_gone(&mut self, e: Error) -> Outcome {
+        if self.down.passthrough > 0
+            && let Some(r) = self.record.as_deref_mut()
+        {
+            r.tear();
+        }
+        Outcome::ServerGone(e)
     }
 
     fn step(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
@@ -341,7 +446,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
 
             let down_blocked = match self.pump_down() {
                 Ok(b) => b,
-                Err(e) => return Poll::Ready(Outcome::ServerGone(e)),
+                Err(e) => return Poll::Ready(self.server_gone(e)),
             };
             let up_blocked = if self.stop.is_none() {
                 match self.pump_up() {
@@ -359,7 +464,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
             };
             let server_flushed = match self.server.poll_flush(cx) {
                 Poll::Ready(Ok(())) => true,
-                Poll::Ready(Err(e)) => return Poll::Ready(Outcome::ServerGone(e)),
+                Poll::Ready(Err(e)) => return Poll::Ready(self.server_gone(e)),
                 Poll::Pending => false,
             };
 
@@ -379,7 +484,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
             if self.down.eof {
                 // Everything the server said before closing is forwarded.
                 if client_flushed {
-                    return Poll::Ready(Outcome::ServerGone(eof_error(self.server)));
+                    return Poll::Ready(self.server_gone(eof_error(self.server)));
                 }
                 return Poll::Pending;
             }
@@ -391,7 +496,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
                         progressed = true;
                     }
                     Poll::Ready(Ok(_)) => progressed = true,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Outcome::ServerGone(e)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(self.server_gone(e)),
                     Poll::Pending => {}
                 }
             }

@@ -273,6 +273,15 @@ impl Server {
     /// starts only now, for a query the client sent just before it left) is
     /// failed, and an open extended-protocol batch is synced.
     async fn drain(&mut self) -> Result<Option<ServerError>> {
+        self.drain_keeping(None).await
+    }
+
+    /// [`Server::drain`], keeping the first column of the first row in
+    /// `value` when asked.
+    async fn drain_keeping(
+        &mut self,
+        mut value: Option<&mut Option<String>>,
+    ) -> Result<Option<ServerError>> {
         let mut first_error = None;
         loop {
             if self.pipeline.awaits_copy_data() {
@@ -313,6 +322,11 @@ impl Server {
                     _ => {}
                 },
                 b'E' if first_error.is_none() => first_error = Some(server_error(&msg.body)),
+                b'D' => {
+                    if let Some(v) = value.take() {
+                        *v = first_column(&msg.body);
+                    }
+                }
                 _ => {}
             }
             if self.pipeline.is_desynced() {
@@ -326,10 +340,10 @@ impl Server {
         Ok(first_error)
     }
 
-    /// Runs one simple query to completion, discarding rows. An error from
-    /// the server is returned as [`Error::Query`].
-    pub async fn query(&mut self, sql: &str) -> Result<()> {
-        // PostgreSQL drops the unnamed statement at every simple Query.
+    /// Runs one simple query to completion and returns the first column of
+    /// its first row (`None` for no row or NULL). For monitoring queries.
+    pub async fn query_value(&mut self, sql: &str) -> Result<Option<String>> {
+        let mut value = None;
         self.statements.forget_unnamed();
         self.send(|b| {
             frontend::Query {
@@ -337,14 +351,20 @@ impl Server {
             }
             .encode(b)
         });
-        match self.drain().await? {
-            None => Ok(()),
+        match self.drain_keeping(Some(&mut value)).await? {
+            None => Ok(value),
             Some(error) => Err(Error::Query {
                 addr: self.address.to_string(),
                 query: sql.to_owned(),
                 error,
             }),
         }
+    }
+
+    /// Runs one simple query to completion, discarding rows. An error from
+    /// the server is returned as [`Error::Query`].
+    pub async fn query(&mut self, sql: &str) -> Result<()> {
+        self.query_value(sql).await.map(drop)
     }
 
     fn protocol_error(&self, source: fed::Error) -> Error {
@@ -523,6 +543,14 @@ async fn login(conn: &mut Conn, recipe: &Recipe) -> Result<(BackendKey, Params)>
             }
         }
     }
+}
+
+/// The first column of a DataRow body, as text (`None` when NULL or
+/// malformed).
+fn first_column(body: &[u8]) -> Option<String> {
+    let row = fed::messages::backend::DataRow::decode(body).ok()?;
+    let value = row.values.iter().next()??;
+    Some(String::from_utf8_lossy(value).into_owned())
 }
 
 /// The fields of an ErrorResponse body, for errors we pass on.

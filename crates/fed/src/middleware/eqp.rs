@@ -131,10 +131,12 @@ impl Known {
 /// A named Parse sent for the client: its name and content.
 type Awaited = (Box<[u8]>, u128);
 
-/// One client's statements, by the names it gave them.
-#[derive(Debug, Default)]
+/// One client's statements, by the names it gave them. The map is shared on
+/// clone and copied only when one copy changes: a hybrid pool snapshots it
+/// before every transaction it might replay.
+#[derive(Clone, Debug, Default)]
 pub struct ClientStatements {
-    named: HashMap<Box<[u8]>, Arc<Statement>>,
+    named: Arc<HashMap<Box<[u8]>, Arc<Statement>>>,
     unnamed: Option<Arc<Statement>>,
     /// The client's Parses sent and not yet answered, with their batch: a
     /// name whose Parse fails (or is skipped after an error) does not exist.
@@ -153,8 +155,25 @@ impl ClientStatements {
     }
 
     fn clear(&mut self) {
-        self.named.clear();
+        if !self.named.is_empty() {
+            Arc::make_mut(&mut self.named).clear();
+        }
         self.unnamed = None;
+    }
+
+    /// The query text of the client's statement `name` (`b""` for the
+    /// unnamed one), to decide where a transaction that begins by binding
+    /// it should run.
+    pub fn query_of(&self, name: &[u8]) -> Option<&[u8]> {
+        let stmt = if name.is_empty() {
+            self.unnamed.as_ref()?
+        } else {
+            self.named.get(name)?
+        };
+        let body = stmt
+            .parse
+            .get(crate::frame::HEADER_LEN + stmt.name.len() + 1..)?;
+        Some(&body[..memchr::memchr(0, body)?])
     }
 
     /// Whether a Parse can be answered without a server, because that
@@ -174,7 +193,7 @@ impl ClientStatements {
     pub fn parse_locally(&mut self, body: &[u8]) {
         if let Ok(parse) = frontend::Parse::decode(body) {
             let stmt = Statement::new(body, parse.statement.len(), true);
-            self.named.insert(parse.statement.into(), Arc::new(stmt));
+            Arc::make_mut(&mut self.named).insert(parse.statement.into(), Arc::new(stmt));
         }
     }
 
@@ -190,7 +209,7 @@ impl ClientStatements {
         if let Ok(c) = frontend::Close::decode(body)
             && c.kind == b'S'
         {
-            self.named.remove(c.name);
+            Arc::make_mut(&mut self.named).remove(c.name);
         }
     }
 }
@@ -401,9 +420,7 @@ impl<'a> Eqp<'a> {
             return ctx.refuse(SqlState::DUPLICATE_PSTATEMENT, &message, None);
         }
         let stmt = Arc::new(Statement::new(body, name_len, true));
-        self.client
-            .named
-            .insert(parse.statement.into(), stmt.clone());
+        Arc::make_mut(&mut self.client.named).insert(parse.statement.into(), stmt.clone());
         if self.server.has(stmt.hash) {
             ctx.reply(PARSE_COMPLETE.clone());
             return Verdict::Drop;
@@ -481,7 +498,9 @@ impl<'a> Eqp<'a> {
             return Verdict::Pass;
         }
         // Closing a name that does not exist is not an error in PostgreSQL.
-        self.client.named.remove(c.name);
+        if self.client.named.contains_key(c.name) {
+            Arc::make_mut(&mut self.client.named).remove(c.name);
+        }
         ctx.reply(CLOSE_COMPLETE.clone());
         Verdict::Drop
     }
@@ -563,7 +582,7 @@ impl Middleware for Eqp<'_> {
                     }
                     match self.client.awaiting.pop_front() {
                         Some((_, Some((name, _)))) => {
-                            self.client.named.remove(&name);
+                            Arc::make_mut(&mut self.client.named).remove(&name);
                         }
                         // PostgreSQL drops the old unnamed statement before
                         // parsing the new one.

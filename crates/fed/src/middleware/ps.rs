@@ -24,6 +24,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::{Ctx, Middleware, Verdict, split_two_cstrs};
 use crate::frame::TagSet;
@@ -32,9 +33,11 @@ use crate::sql::{self, Effect, PinReason};
 use crate::sqlstate::SqlState;
 
 /// Run-time parameters a server reported with ParameterStatus, in report
-/// order. Few enough (a dozen) that a vector beats a map.
+/// order. Few enough (a dozen) that a vector beats a map. Shared on clone
+/// and copied only when one copy changes: a hybrid pool snapshots a client's
+/// settings before every transaction it might replay.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params(Arc<Vec<(String, String)>>);
 
 impl Params {
     /// The value of `name`, if reported.
@@ -49,15 +52,12 @@ impl Params {
     pub fn set(&mut self, name: &str, value: &str) {
         match self
             .0
-            .iter_mut()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(name))
         {
-            Some((_, v)) => {
-                if v != value {
-                    value.clone_into(v);
-                }
-            }
-            None => self.0.push((name.to_owned(), value.to_owned())),
+            Some(i) if self.0[i].1 == value => {}
+            Some(i) => value.clone_into(&mut Arc::make_mut(&mut self.0)[i].1),
+            None => Arc::make_mut(&mut self.0).push((name.to_owned(), value.to_owned())),
         }
     }
 
@@ -128,8 +128,10 @@ impl ServerSettings {
     }
 }
 
-/// One client's settings and the bookkeeping to follow them.
-#[derive(Debug, Default)]
+/// One client's settings and the bookkeeping to follow them. A clone taken
+/// between transactions is the state to go back to when a transaction is
+/// replayed elsewhere.
+#[derive(Clone, Debug, Default)]
 pub struct ClientSettings {
     /// Reported parameters as the client knows them.
     pub params: Params,

@@ -22,6 +22,10 @@
 //!   effect reported here takes place; the pooler should apply an effect only
 //!   once the server confirmed the statement.
 
+mod route;
+
+pub use route::{Start, start};
+
 use std::borrow::Cow;
 
 use memchr::{memchr, memchr2, memmem};

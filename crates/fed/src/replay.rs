@@ -1,0 +1,250 @@
+//! What a relay keeps so a transaction can be moved to another server after
+//! it started: the client's messages as sent, and how many responses the
+//! client has already been given.
+//!
+//! A hybrid pool starts a read-write client's transaction on a replica. When
+//! the replica refuses a write (SQLSTATE 25006) or dies, the transaction is
+//! replayed on another server: the recorded messages are put back in front
+//! of whatever the client sent since and relayed again, and the responses the
+//! client already has are dropped by position, not by content (the new server
+//! may return other rows).
+//!
+//! Positions are a [`Tally`]: ReadyForQuery messages delivered, then the
+//! messages that answer one client message each (ParseComplete, a
+//! CommandComplete, an error...) since the last of them. Rows, notices,
+//! parameter reports and notifications are not counted, so a replay whose
+//! SELECT returns more rows still lines up.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::conn::Conn;
+use crate::messages::backend::ErrorResponse;
+
+/// Most bytes of client messages recorded per transaction. A transaction
+/// that sends more is not replayable: a write in it reaches the client as
+/// the replica's error.
+pub const RECORD_LIMIT: usize = 1024 * 1024;
+
+/// A position in a stream of responses; see the module docs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Tally {
+    /// ReadyForQuery messages.
+    batches: u64,
+    /// Counted messages since the last ReadyForQuery.
+    answers: u64,
+}
+
+impl Tally {
+    /// Whether a message with this tag is counted as an answer.
+    fn counts(tag: u8) -> bool {
+        !matches!(tag, b'D' | b'd' | b'N' | b'S' | b'A')
+    }
+
+    /// Moves past one delivered message.
+    pub fn count(&mut self, tag: u8) {
+        match tag {
+            b'Z' => {
+                self.batches += 1;
+                self.answers = 0;
+            }
+            t if Tally::counts(t) => self.answers += 1,
+            _ => {}
+        }
+    }
+}
+
+/// The client's messages of one transaction, as sent to its first server,
+/// and the responses it was given.
+#[derive(Debug, Default)]
+pub struct Recording {
+    chunks: Vec<Bytes>,
+    bytes: usize,
+    delivered: Tally,
+    overflowed: bool,
+    /// A response was cut off mid-message: the client's stream cannot be
+    /// resumed at a message boundary.
+    torn: bool,
+    /// Whether a read-only refusal ends the relay (else it is forwarded:
+    /// the client asked for a read-only server).
+    catch_read_only: bool,
+}
+
+impl Recording {
+    /// Starts an empty recording of a transaction that moves to the
+    /// primary if it writes (or to another server if its server fails).
+    pub fn new() -> Recording {
+        Recording {
+            catch_read_only: true,
+            ..Recording::default()
+        }
+    }
+
+    /// Starts an empty recording of a transaction that moves only if its
+    /// server fails.
+    pub fn failover_only() -> Recording {
+        Recording::default()
+    }
+
+    /// Whether the transaction can be replayed elsewhere.
+    pub fn replayable(&self) -> bool {
+        !self.overflowed && !self.torn
+    }
+
+    /// Whether a read-only refusal should end the relay (see
+    /// [`crate::Outcome::ReadOnly`]).
+    pub(crate) fn catches_read_only(&self) -> bool {
+        self.catch_read_only && self.replayable()
+    }
+
+    /// Notes client bytes forwarded to the server (zero-copy: the bytes are
+    /// shared with what was sent).
+    pub(crate) fn sent(&mut self, bytes: &Bytes) {
+        if self.overflowed {
+            return;
+        }
+        self.bytes += bytes.len();
+        if self.bytes > RECORD_LIMIT {
+            self.overflowed = true;
+            self.chunks = Vec::new();
+        } else {
+            self.chunks.push(bytes.clone());
+        }
+    }
+
+    /// Notes a response delivered to the client.
+    pub(crate) fn delivered(&mut self, tag: u8) {
+        self.delivered.count(tag);
+    }
+
+    /// Notes that the server's stream ended inside a message already partly
+    /// forwarded.
+    pub(crate) fn tear(&mut self) {
+        self.torn = true;
+    }
+
+    /// Puts the recorded messages back in front of what the client sent
+    /// since, to be relayed to another server, and returns how many of that
+    /// server's responses the client already has.
+    pub fn rewind(self, client: &mut Conn) -> Tally {
+        let rest = client.rbuf_mut();
+        let mut buf = BytesMut::with_capacity(self.bytes + rest.len());
+        for chunk in &self.chunks {
+            buf.extend_from_slice(chunk);
+        }
+        buf.extend_from_slice(rest);
+        *rest = buf;
+        self.delivered
+    }
+}
+
+/// Drops a replayed transaction's responses up to the position the client
+/// has already seen.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Skip {
+    target: Tally,
+    seen: Tally,
+}
+
+impl Skip {
+    pub(crate) fn new(target: Tally) -> Skip {
+        Skip {
+            target,
+            seen: Tally::default(),
+        }
+    }
+
+    /// Whether the next response, with this tag, was already delivered.
+    pub(crate) fn drops(&mut self, tag: u8) -> bool {
+        let before = self.seen;
+        self.seen.count(tag);
+        if Tally::counts(tag) {
+            self.seen <= self.target
+        } else {
+            before < self.target
+        }
+    }
+
+    /// Whether every response the client had is behind.
+    pub(crate) fn done(&self) -> bool {
+        self.seen > self.target
+    }
+}
+
+/// Whether an ErrorResponse body is PostgreSQL refusing a write on a
+/// read-only server (25006 read_only_sql_transaction).
+pub(crate) fn is_read_only_error(body: &[u8]) -> bool {
+    ErrorResponse::decode(body).is_ok_and(|e| {
+        e.fields.field(b'C')
+            == Some(
+                crate::sqlstate::SqlState::READ_ONLY_SQL_TRANSACTION
+                    .as_str()
+                    .as_bytes(),
+            )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(tags: &[u8]) -> Tally {
+        let mut t = Tally::default();
+        for &tag in tags {
+            t.count(tag);
+        }
+        t
+    }
+
+    fn kept(target: &[u8], replay: &[u8]) -> Vec<u8> {
+        let mut skip = Skip::new(tally(target));
+        replay.iter().copied().filter(|&t| !skip.drops(t)).collect()
+    }
+
+    /// `SELECT 1; INSERT ...` as one Query: the client saw the SELECT's
+    /// result before the INSERT failed on the replica.
+    #[test]
+    fn a_simple_query_resumes_after_the_result_already_sent() {
+        assert_eq!(kept(b"TDC", b"TDDCCZ"), b"CZ");
+    }
+
+    /// Earlier batches are skipped whole, even when the primary returns
+    /// other rows and notices than the replica did.
+    #[test]
+    fn finished_batches_are_skipped_whatever_their_rows() {
+        assert_eq!(kept(b"CZTDCZ12", b"CNZTDDDCZ12CZ"), b"CZ");
+        assert_eq!(kept(b"CZ", b"CZNCZ"), b"NCZ");
+    }
+
+    /// Nothing seen: everything passes.
+    #[test]
+    fn an_empty_target_keeps_everything() {
+        assert_eq!(kept(b"", b"NCZ"), b"NCZ");
+        let mut skip = Skip::new(Tally::default());
+        assert!(!skip.drops(b'C'));
+        assert!(skip.done());
+    }
+
+    #[test]
+    fn read_only_errors_are_recognised_by_sqlstate() {
+        let mut b = BytesMut::new();
+        crate::messages::backend::ErrorResponse::encode_parts(
+            &mut b,
+            crate::messages::Severity::Error,
+            crate::sqlstate::SqlState::READ_ONLY_SQL_TRANSACTION,
+            "cannot execute INSERT in a read-only transaction",
+            None,
+            None,
+        );
+        assert!(is_read_only_error(&b[5..]));
+        let mut other = BytesMut::new();
+        crate::messages::backend::ErrorResponse::encode_parts(
+            &mut other,
+            crate::messages::Severity::Error,
+            crate::sqlstate::SqlState::DUPLICATE_PSTATEMENT,
+            "x",
+            None,
+            None,
+        );
+        assert!(!is_read_only_error(&other[5..]));
+    }
+}
