@@ -80,21 +80,21 @@ async fn demo_serves_psql_and_cleans_up_on_ctrl_c() {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut data_dir = None;
+        let mut data_dirs = Vec::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("PostgreSQL ") {
-                data_dir = rest
-                    .split(" is running in ")
-                    .nth(1)
-                    .and_then(|r| r.split(" (port").next())
-                    .map(str::to_owned);
+            if let Some(dir) = line
+                .split(" is running in ")
+                .nth(1)
+                .and_then(|r| r.split(" (port").next())
+            {
+                data_dirs.push(std::path::PathBuf::from(dir));
             }
             if line.trim_start().starts_with("psql ") {
-                let _ = tx.send((line.trim().to_owned(), data_dir.clone()));
+                let _ = tx.send((line.trim().to_owned(), data_dirs.clone()));
             }
         }
     });
-    let (command, data_dir) = rx
+    let (command, data_dirs) = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("demo prints a psql command");
     assert!(command.contains(&format!("127.0.0.1:{port}")), "{command}");
@@ -114,6 +114,31 @@ async fn demo_serves_psql_and_cleans_up_on_ctrl_c() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "through pggat");
+    // A hybrid pool: reads on the replica, a write on the primary.
+    let out = psql(
+        addr,
+        "demo",
+        "demo",
+        "demo",
+        &[
+            "-c",
+            "SELECT pg_is_in_recovery()",
+            "-c",
+            "CREATE TABLE demo_t (n int)",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next(),
+        Some("t"),
+        "the read ran on the replica"
+    );
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -125,12 +150,10 @@ async fn demo_serves_psql_and_cleans_up_on_ctrl_c() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "demo exits cleanly on Ctrl-C: {status}");
-    let data_dir = std::path::PathBuf::from(data_dir.expect("demo prints its data directory"));
-    assert!(
-        !data_dir.exists(),
-        "demo left {} behind",
-        data_dir.display()
-    );
+    assert_eq!(data_dirs.len(), 2, "demo prints both data directories");
+    for dir in data_dirs {
+        assert!(!dir.exists(), "demo left {} behind", dir.display());
+    }
 }
 
 #[tokio::test]

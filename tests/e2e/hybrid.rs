@@ -284,7 +284,8 @@ async fn lag_and_failures_steer_reads_between_replicas() {
     let g = Pggat::start(&gatfile(
         &primary,
         &[a, b],
-        "penalize replication_latency {\n threshold 10s\n validity 100ms\n max_lag 500ms\n }",
+        "penalize query_latency {\n threshold 1s\n validity 100ms\n }\n\
+         penalize replication_latency {\n threshold 10s\n validity 100ms\n max_lag 500ms\n }",
     ))
     .await;
     let ro = format!(
