@@ -147,7 +147,7 @@ async fn session_pooling(
         }
         // ReadOnly comes only from a recording relay; session mode records
         // nothing.
-        Some(Outcome::Stopped(_)) | Some(Outcome::Idle) | Some(Outcome::ReadOnly) => {
+        Some(Outcome::Stopped(_)) | Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => {
             guard.release(true).await;
             Ok(())
         }

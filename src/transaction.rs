@@ -84,12 +84,22 @@ pub async fn serve(
 
         let mut route = match (&entry.hybrid, mode) {
             (None, _) | (Some(_), ClientMode::WriteOnly) => Route::Primary { writes: false },
-            (Some(h), ClientMode::ReadOnly) => {
-                Route::Replica(h.choose(None).unwrap_or_else(|| h.any(None)))
-            }
+            (Some(h), ClientMode::ReadOnly) => match h.choose(None).or_else(|| h.any()) {
+                Some(index) => Route::Replica {
+                    index,
+                    moves: false,
+                },
+                // A hybrid pool without replicas.
+                None => Route::Primary { writes: false },
+            },
             (Some(h), ClientMode::ReadWrite) => {
-                let first = crate::hybrid::first_query(conn.buffered(), &statements);
-                h.start_for(first, sticky_until.is_some_and(|t| Instant::now() < t))
+                let first = crate::hybrid::classify(conn.buffered(), &statements);
+                let snapshot = settings
+                    .settings()
+                    .chain(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .any(|(name, value)| crate::hybrid::strict_default(name, value));
+                let sticky = sticky_until.is_some_and(|t| Instant::now() < t);
+                h.start_for(first, sticky, snapshot)
             }
         };
         // Set when the transaction is replayed on another server: how many
@@ -99,7 +109,9 @@ pub async fn serve(
         let (guard, outcome) = loop {
             attempts += 1;
             let (pool, used_ticket) = match (route, &entry.hybrid) {
-                (Route::Replica(i), Some(h)) => (&h.replicas[i].pool, &mut replica_ticket),
+                (Route::Replica { index, .. }, Some(h)) => {
+                    (&h.replicas[index].pool, &mut replica_ticket)
+                }
                 _ => (&entry.pool, &mut ticket),
             };
             let guard = {
@@ -113,22 +125,24 @@ pub async fn serve(
                                 return Ok(());
                             }
                         }
-                        _ = &mut draining => return Err(shutdown_error()),
+                        // A transaction the client already has results of
+                        // finishes (until the deadline) like any other.
+                        _ = &mut draining, if seen.is_none() => return Err(shutdown_error()),
+                        _ = &mut deadline => return Err(shutdown_error()),
                     }
                 }
             };
-            let mut guard = match (guard, route) {
-                (Ok(g), _) => g,
-                (Err(e), Route::Replica(i)) if attempts <= MAX_ATTEMPTS => {
-                    let h = entry.hybrid.as_ref().expect("a replica route has replicas");
-                    h.mark_down(i, &e);
-                    route = match other_server(h, mode, i) {
+            let mut guard = match (guard, route, &entry.hybrid) {
+                (Ok(g), _, _) => g,
+                (Err(e), Route::Replica { index, .. }, Some(h)) if attempts <= MAX_ATTEMPTS => {
+                    h.mark_down(index, &e);
+                    route = match other_server(h, mode, index) {
                         Some(r) => r,
                         None => return Err(e.into()),
                     };
                     continue;
                 }
-                (Err(e), _) => return Err(e.into()),
+                (Err(e), _, _) => return Err(e.into()),
             };
             let server = guard.server();
             if let Some(sql) =
@@ -145,10 +159,10 @@ pub async fn serve(
             // On a replica, the transaction is recorded so it can move: to
             // the primary when a read-write client writes, to another
             // server when this one fails.
-            let mut recording = match (route, mode) {
-                (Route::Primary { .. }, _) => None,
-                (Route::Replica(_), ClientMode::ReadWrite) => Some(Recording::new()),
-                (Route::Replica(_), _) => Some(Recording::failover_only()),
+            let mut recording = match route {
+                Route::Primary { .. } => None,
+                Route::Replica { moves: true, .. } => Some(Recording::new()),
+                Route::Replica { moves: false, .. } => Some(Recording::failover_only()),
             };
             let before = recording
                 .is_some()
@@ -187,23 +201,25 @@ pub async fn serve(
 
             // A transaction that moves starts again from the client's state
             // before it, with every message it sent put back.
-            let (Route::Replica(i), Some(h), Some(rec), Some((s, st))) =
+            let (Route::Replica { index: i, .. }, Some(h), Some(rec), Some((s, st))) =
                 (route, &entry.hybrid, recording, before)
             else {
                 break (guard, outcome);
             };
             let next_route = match &outcome {
-                Some(Watched::Done(Outcome::ReadOnly)) => {
+                Some(Watched::Done(Outcome::NeedsPrimary)) => {
                     h.counters.write_fallbacks.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(pool = %entry.name, "a replica refused a write; replaying the transaction on the primary");
+                    tracing::debug!(pool = %entry.name, "a transaction on a replica needs the primary (a write, or session state); replaying it there");
                     if settings.pinned().is_some() {
                         guard.must_reset("DISCARD ALL");
                     }
-                    give_back(guard).await;
+                    // Cleaned in the background: the replica may still be
+                    // answering what the client pipelined after the write.
+                    tokio::spawn(give_back(guard));
                     Route::Primary { writes: true }
                 }
                 Some(Watched::Done(Outcome::ServerGone(e)))
-                    if rec.replayable() && attempts <= MAX_ATTEMPTS =>
+                    if rec.resumable() && attempts <= MAX_ATTEMPTS =>
                 {
                     let Some(r) = other_server(h, mode, i) else {
                         break (guard, outcome);
@@ -222,7 +238,9 @@ pub async fn serve(
             };
             settings = s;
             statements = st;
-            seen = Some(rec.rewind(conn));
+            // A second move resumes from the furthest point the client got
+            // to, whichever server it was on.
+            seen = seen.max(Some(rec.rewind(conn)));
             route = next_route;
         };
         if let Route::Primary { writes: true } = route
@@ -254,7 +272,7 @@ pub async fn serve(
             // ReadOnly: a read-write client's write on a replica whose
             // recording could not be replayed; not reached (the relay then
             // forwards the error), handled as the end of a transaction.
-            Some(Outcome::Idle) | Some(Outcome::ReadOnly) => give_back(guard).await,
+            Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => give_back(guard).await,
             Some(Outcome::Stopped(_)) => {
                 // Terminate.
                 give_back(guard).await;
@@ -282,7 +300,10 @@ const MAX_ATTEMPTS: usize = 3;
 /// primary for a read-write one.
 fn other_server(h: &Hybrid, mode: ClientMode, failed: usize) -> Option<Route> {
     match mode {
-        ClientMode::ReadOnly => h.choose(Some(failed)).map(Route::Replica),
+        ClientMode::ReadOnly => h.choose(Some(failed)).map(|index| Route::Replica {
+            index,
+            moves: false,
+        }),
         _ => {
             h.counters.primary_direct.fetch_add(1, Ordering::Relaxed);
             Some(Route::Primary { writes: false })

@@ -157,20 +157,20 @@ impl Hybrid {
     }
 
     /// For a read-only client when no replica is fit: any replica not known
-    /// to be down (lagging is better than failing), else any.
-    pub fn any(&self, except: Option<usize>) -> usize {
+    /// to be down (lagging is better than failing), else any; `None` when
+    /// the pool has no replicas.
+    pub fn any(&self) -> Option<usize> {
         let now = Instant::now();
         let n = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let order = (0..n).map(|k| (start + k) % n);
+        let mut order = (0..n).map(|k| (start + k) % n);
         order
             .clone()
-            .filter(|&i| Some(i) != except || n == 1)
             .find(|&i| {
                 let h = self.replicas[i].health.lock();
                 h.down_until.is_none_or(|t| now >= t)
             })
-            .unwrap_or(start % n)
+            .or_else(|| order.next())
     }
 
     /// Records what the critics found of replica `i`, which answered them.
@@ -197,19 +197,22 @@ impl Hybrid {
         }
     }
 
-    /// Where a read-write client's transaction that begins with `first`
-    /// (the query text of its first message, if it has one) should start.
-    /// `sticky`: the client wrote a moment ago and must read its writes.
-    pub fn start_for(&self, first: Option<&[u8]>, sticky: bool) -> Route {
-        let start = first.map_or(Start::Read, fed::sql::start);
-        let primary = match start {
+    /// Where a read-write client's transaction should start. `first`: how
+    /// its first statements read (see [`classify`]); `sticky`: the client
+    /// wrote a moment ago and must read its writes; `snapshot`: its session
+    /// defaults to an isolation level a replay would break.
+    pub fn start_for(&self, first: Start, sticky: bool, snapshot: bool) -> Route {
+        let primary = match first {
             Start::Write => return self.direct(true),
-            Start::Block => sticky || !self.replay,
-            Start::Read => sticky,
-            Start::ReadOnly => false,
+            Start::Block => sticky || snapshot || !self.replay,
+            Start::Read => sticky || snapshot,
+            Start::ReadOnly => sticky,
         };
         match (primary, self.choose(None)) {
-            (false, Some(i)) => Route::Replica(i),
+            (false, Some(index)) => Route::Replica {
+                index,
+                moves: first != Start::ReadOnly,
+            },
             _ => self.direct(false),
         }
     }
@@ -229,32 +232,75 @@ pub enum Route {
         /// Known to write.
         writes: bool,
     },
-    /// On this replica.
-    Replica(usize),
+    /// On a replica.
+    Replica {
+        /// Which.
+        index: usize,
+        /// Whether the transaction moves to the primary when it writes
+        /// (else it promised to be read-only, or the client asked for
+        /// replicas only).
+        moves: bool,
+    },
 }
 
-/// The query text of the first message buffered, when it carries or names
-/// one: a simple Query, a Parse, or a Bind of a statement the client
-/// prepared.
-pub fn first_query<'a>(
-    buf: &'a [u8],
-    statements: &'a fed::middleware::eqp::ClientStatements,
-) -> Option<&'a [u8]> {
-    let h = fed::frame::header(buf, usize::MAX).ok().flatten()?;
-    let body = buf.get(fed::frame::HEADER_LEN..h.len)?;
-    let cstr = |b: &'a [u8]| b.get(..b.iter().position(|&c| c == 0)?);
-    match h.tag {
-        b'Q' => cstr(body),
-        b'P' => {
-            let name = cstr(body)?;
-            cstr(&body[name.len() + 1..])
+/// Most buffered messages looked at to classify a transaction.
+const CLASSIFY_MESSAGES: usize = 16;
+
+/// How the transaction in `buf` (the client's buffered messages) starts,
+/// from the query text of its first statements: simple Queries, Parses,
+/// and Binds of statements the client prepared. A first `BEGIN` is read
+/// with what follows it, so a driver that sends `BEGIN` as a statement of
+/// its own in the same batch (pgjdbc, Npgsql) is judged by its query.
+pub fn classify(buf: &[u8], statements: &fed::middleware::eqp::ClientStatements) -> Start {
+    let cstr = |b: &[u8]| b.iter().position(|&c| c == 0);
+    // Statements parsed earlier in this same buffer, which eqp has not
+    // recorded yet: (name, query).
+    let mut parsed: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut block = false;
+    let mut at = 0;
+    for _ in 0..CLASSIFY_MESSAGES {
+        let Ok(Some(h)) = fed::frame::header(&buf[at..], usize::MAX) else {
+            break;
+        };
+        let Some(body) = buf.get(at + fed::frame::HEADER_LEN..at + h.len) else {
+            break;
+        };
+        at += h.len;
+        let text = match h.tag {
+            b'Q' => cstr(body).map(|e| &body[..e]),
+            b'P' => cstr(body).and_then(|n| {
+                let rest = &body[n + 1..];
+                let query = &rest[..cstr(rest)?];
+                parsed.push((&body[..n], query));
+                Some(query)
+            }),
+            b'B' => cstr(body).and_then(|p| {
+                let rest = &body[p + 1..];
+                let name = &rest[..cstr(rest)?];
+                match parsed.iter().rev().find(|(n, _)| *n == name) {
+                    Some(&(_, q)) => Some(q),
+                    None => statements.query_of(name),
+                }
+            }),
+            _ => continue,
+        };
+        let Some(text) = text else { break };
+        match fed::sql::start(text) {
+            Start::Block => block = true,
+            Start::Read if block => return Start::Block,
+            s => return s,
         }
-        b'B' => {
-            let portal = cstr(body)?;
-            let name = cstr(&body[portal.len() + 1..])?;
-            statements.query_of(name)
-        }
-        _ => None,
+    }
+    if block { Start::Block } else { Start::Read }
+}
+
+/// Whether a session setting makes every transaction of the client
+/// `REPEATABLE READ` or `SERIALIZABLE` by default: `name` and the `SET`
+/// statement (or startup value) that set it.
+pub fn strict_default(name: &str, value: &str) -> bool {
+    name.eq_ignore_ascii_case("default_transaction_isolation") && {
+        let v = value.to_ascii_lowercase();
+        v.contains("serializable") || v.contains("repeatable")
     }
 }
 
@@ -267,23 +313,75 @@ pub fn hit(hybrid: &Hybrid) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_first_query_is_read_from_q_p_and_b() {
-        let mut buf = bytes::BytesMut::new();
-        fed::messages::frontend::Query { query: b"SELECT 1" }.encode(&mut buf);
-        let st = fed::middleware::eqp::ClientStatements::default();
-        assert_eq!(first_query(&buf, &st), Some(&b"SELECT 1"[..]));
-        let mut buf = bytes::BytesMut::new();
+    fn parse(b: &mut bytes::BytesMut, name: &[u8], query: &[u8]) {
         fed::messages::frontend::Parse {
-            statement: b"s1",
-            query: b"INSERT INTO t VALUES ($1)",
+            statement: name,
+            query,
             param_types: fed::codec::Array::default(),
         }
-        .encode(&mut buf);
-        assert_eq!(
-            first_query(&buf, &st),
-            Some(&b"INSERT INTO t VALUES ($1)"[..])
-        );
-        assert_eq!(first_query(&buf[..6], &st), None, "incomplete");
+        .encode(b);
+    }
+
+    fn bind(b: &mut bytes::BytesMut, statement: &[u8]) {
+        fed::messages::frontend::Bind {
+            portal: b"",
+            statement,
+            param_formats: fed::codec::Array::default(),
+            params: fed::codec::Array::default(),
+            result_formats: fed::codec::Array::default(),
+        }
+        .encode(b);
+    }
+
+    #[test]
+    fn transactions_are_judged_by_their_first_statements() {
+        let st = fed::middleware::eqp::ClientStatements::default();
+        let mut q = bytes::BytesMut::new();
+        fed::messages::frontend::Query { query: b"SELECT 1" }.encode(&mut q);
+        assert_eq!(classify(&q, &st), Start::Read);
+
+        // pgjdbc: BEGIN as its own unnamed statement, then the query.
+        let mut b = bytes::BytesMut::new();
+        parse(&mut b, b"", b"BEGIN");
+        bind(&mut b, b"");
+        fed::messages::frontend::Execute {
+            portal: b"",
+            max_rows: 0,
+        }
+        .encode(&mut b);
+        parse(&mut b, b"", b"UPDATE t SET a = 1");
+        bind(&mut b, b"");
+        assert_eq!(classify(&b, &st), Start::Write);
+
+        let mut b = bytes::BytesMut::new();
+        parse(&mut b, b"", b"BEGIN");
+        bind(&mut b, b"");
+        fed::messages::frontend::Execute {
+            portal: b"",
+            max_rows: 0,
+        }
+        .encode(&mut b);
+        parse(&mut b, b"s1", b"SELECT 1");
+        assert_eq!(classify(&b, &st), Start::Block);
+
+        // An incomplete message tells nothing yet.
+        assert_eq!(classify(&b[..6], &st), Start::Read);
+    }
+
+    #[test]
+    fn strict_isolation_defaults_are_recognised() {
+        assert!(strict_default(
+            "default_transaction_isolation",
+            "SET default_transaction_isolation = 'serializable'"
+        ));
+        assert!(strict_default(
+            "default_transaction_isolation",
+            "repeatable read"
+        ));
+        assert!(!strict_default(
+            "default_transaction_isolation",
+            "read committed"
+        ));
+        assert!(!strict_default("search_path", "serializable"));
     }
 }

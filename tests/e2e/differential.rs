@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-/// Frontend messages, built by hand.
-mod wire {
+/// Frontend messages, built by hand (also used by other raw-protocol tests).
+pub(crate) mod wire {
     fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(body.len() + 5);
         out.push(tag);

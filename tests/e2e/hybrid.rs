@@ -10,7 +10,43 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::SimpleQueryMessage;
 
+use crate::differential::wire;
 use crate::harness::*;
+
+/// Logs in as the pool's user over a raw socket (the pggat in front
+/// trusts everyone) and reads up to the first ReadyForQuery.
+async fn raw_login(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut body = 196608i32.to_be_bytes().to_vec();
+    for part in ["user", SCRAM.name, "database", "hyb", ""] {
+        body.extend_from_slice(part.as_bytes());
+        body.push(0);
+    }
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    s.write_all(&packet).await.unwrap();
+    while let Some((tag, _)) = read_message(&mut s).await {
+        if tag == b'Z' {
+            return s;
+        }
+    }
+    panic!("no ReadyForQuery after login");
+}
+
+/// Sends `bytes` and returns the tags of every message up to ReadyForQuery.
+async fn exchange(s: &mut tokio::net::TcpStream, bytes: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncWriteExt;
+    s.write_all(bytes).await.unwrap();
+    let mut tags = Vec::new();
+    while let Some((tag, _)) = read_message(s).await {
+        tags.push(tag);
+        if tag == b'Z' {
+            break;
+        }
+    }
+    tags
+}
 
 /// A Gatfile with one hybrid pool `/hyb` over `primary` and `replicas`;
 /// `hybrid` is the body of its `pool hybrid` block.
@@ -237,6 +273,45 @@ async fn read_write_clients_read_on_a_replica_and_write_on_the_primary() {
         unstuck(&c).await;
     }
 
+    // The same write from several clients in turn: from the second on, the
+    // replica server already has the statement, so its Parse is answered by
+    // pggat, and that answer too is counted when the transaction moves.
+    for _ in 0..3 {
+        let mut c = fresh().await;
+        let tx = c.transaction().await.unwrap();
+        assert!(on_standby(&tx).await);
+        assert_eq!(
+            tx.execute("INSERT INTO hyb VALUES (30)", &[])
+                .await
+                .unwrap(),
+            1
+        );
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(rows_on_primary(&primary, "n = 30"), 3);
+
+    // Session state made in a transaction that started on a replica pins
+    // the client to the primary, where its writes go.
+    let c = fresh().await;
+    c.batch_execute("BEGIN").await.unwrap();
+    assert!(on_standby(&c).await);
+    c.batch_execute("DECLARE held CURSOR WITH HOLD FOR SELECT 7")
+        .await
+        .unwrap();
+    c.batch_execute("COMMIT").await.unwrap();
+    assert!(!on_standby(&c).await, "pinned to the primary");
+    let fetched = c.simple_query("FETCH held").await.unwrap();
+    assert!(
+        fetched
+            .iter()
+            .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("7"))),
+        "the cursor lives on"
+    );
+    c.batch_execute("INSERT INTO hyb VALUES (40)")
+        .await
+        .unwrap();
+    assert_eq!(rows_on_primary(&primary, "n = 40"), 1);
+
     // What must start on the primary does; a promise of read-only does not.
     let c = fresh().await;
     c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -244,6 +319,8 @@ async fn read_write_clients_read_on_a_replica_and_write_on_the_primary() {
         .unwrap();
     assert!(!on_standby(&c).await, "REPEATABLE READ runs on the primary");
     c.batch_execute("COMMIT").await.unwrap();
+    // (A fresh client: the last one's reads stick to the primary a while.)
+    let c = fresh().await;
     c.batch_execute("BEGIN READ ONLY").await.unwrap();
     assert!(on_standby(&c).await, "READ ONLY runs on a replica");
     c.batch_execute("COMMIT").await.unwrap();
@@ -259,6 +336,32 @@ async fn read_write_clients_read_on_a_replica_and_write_on_the_primary() {
         "FOR UPDATE went straight to the primary"
     );
     assert!(after[2] > before[2]);
+    g.shutdown().await;
+
+    // A pipelined batch whose Parse pggat answers itself (the replica server
+    // has the statement) and whose Execute the replica refuses: after the
+    // replay the client has each answer exactly once.
+    let trusted = gatfile(&primary, &[replica], "").replacen("{\n", "{\n    trust\n", 1);
+    let g = Pggat::start(&trusted).await;
+    {
+        let mut warm = connect(&g.url(SCRAM.name, "", "hyb")).await.unwrap();
+        let tx = warm.transaction().await.unwrap();
+        assert!(on_standby(&tx).await);
+        tx.prepare("INSERT INTO hyb VALUES (50)").await.unwrap();
+        tx.rollback().await.unwrap();
+    }
+    let mut s = raw_login(g.addr).await;
+    let tags = exchange(&mut s, &wire::query("BEGIN")).await;
+    assert_eq!(tags, b"CZ");
+    let mut batch = wire::parse("s50", "INSERT INTO hyb VALUES (50)");
+    batch.extend(wire::bind("", "s50", &[]));
+    batch.extend(wire::execute("", 0));
+    batch.extend(wire::sync());
+    let before = g.hybrid_counters();
+    assert_eq!(exchange(&mut s, &batch).await, b"12CZ");
+    assert_eq!(g.hybrid_counters()[1], before[1] + 1, "it was replayed");
+    assert_eq!(exchange(&mut s, &wire::query("COMMIT")).await, b"CZ");
+    assert_eq!(rows_on_primary(&primary, "n = 50"), 1);
     g.shutdown().await;
 
     // hybrid_replay off: explicit read-write transactions start on the

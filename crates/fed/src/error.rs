@@ -44,6 +44,10 @@ pub enum Error {
     /// A TLS handshake or session failed.
     #[error("tls: {0}")]
     Tls(String),
+    /// The server ended the session with a FATAL or PANIC error (shown to
+    /// nobody: a recording relay moves the transaction elsewhere).
+    #[error("server ended the session: {0}")]
+    Fatal(String),
     /// An operation did not finish within its deadline.
     #[error("{0} timed out")]
     Timeout(&'static str),

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, TagSet};
 use crate::middleware::{Ctx, Middleware, Verdict};
 use crate::pipeline::Pipeline;
-use crate::replay::{self, Recording, Skip, Tally};
+use crate::replay::{self, ErrorKind, Recording, Skip, Tally};
 
 /// Above this many bytes queued towards a peer, stop reading from the other
 /// side until the peer drains: every buffer stays bounded. Small in unit
@@ -62,10 +62,13 @@ pub enum Outcome {
     /// The server went away or misbehaved. Whatever it sent before is
     /// already forwarded to the client.
     ServerGone(Error),
-    /// While recording, the server refused a write because it is read-only
-    /// (SQLSTATE 25006). That error was not forwarded; everything before it
-    /// was. The server still owes the rest of its responses.
-    ReadOnly,
+    /// While recording (see [`Relay::recording`]), the transaction turned
+    /// out to need the primary: the server refused a write because it is
+    /// read-only (SQLSTATE 25006; that error was not forwarded, everything
+    /// before it was, and the server still owes the rest of its responses),
+    /// or session state now pins the client to this server, which must not
+    /// be a replica.
+    NeedsPrimary,
 }
 
 /// One direction's scan state.
@@ -103,34 +106,36 @@ impl Lane {
 }
 
 /// Hands one whole response to the client, unless a replay's skip says the
-/// client already has it. Returns false when, recording, it is a read-only
-/// refusal: the relay must stop there and not forward it.
+/// client already has it. Recording, an error that means the transaction
+/// must move (a read-only refusal, the server ending the session) is not
+/// forwarded: the relay must stop with the outcome returned.
 fn deliver(
     client: &mut Conn,
     record: &mut Option<&mut Recording>,
     skip: &mut Option<Skip>,
     msg: Bytes,
-) -> bool {
+) -> Option<Outcome> {
     let tag = msg[0];
     if let Some(r) = record.as_deref_mut() {
-        if tag == b'E'
-            && r.catches_read_only()
-            && replay::is_read_only_error(&msg[frame::HEADER_LEN..])
-        {
-            return false;
+        if tag == b'E' && r.resumable() {
+            match replay::error_kind(&msg[frame::HEADER_LEN..]) {
+                ErrorKind::ReadOnly if r.moves_to_primary() => return Some(Outcome::NeedsPrimary),
+                ErrorKind::Fatal(m) => return Some(Outcome::ServerGone(Error::Fatal(m))),
+                _ => {}
+            }
         }
         r.delivered(tag);
     }
     if let Some(s) = skip {
         if s.drops(tag) {
-            return true;
+            return None;
         }
         if s.done() {
             *skip = None;
         }
     }
     client.push(msg);
-    true
+    None
 }
 
 /// What a hook wants to see may change with what it saw.
@@ -209,7 +214,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
 
     /// Records what the client sends and what it is given, so the
     /// transaction can be replayed on another server (see [`replay`]); a
-    /// read-only refusal then ends the relay with [`Outcome::ReadOnly`].
+    /// read-only refusal then ends the relay with [`Outcome::NeedsPrimary`].
     pub fn recording(mut self, record: &'a mut Recording) -> Self {
         self.record = Some(record);
         self
@@ -316,14 +321,15 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 };
                 match verdict {
                     Verdict::Pass if !swallow => {
-                        if !deliver(client, record, skip, msg) {
-                            *stop = Some(Outcome::ReadOnly);
+                        if let Some(o) = deliver(client, record, skip, msg) {
+                            *stop = Some(o);
                         }
                     }
                     Verdict::Pass | Verdict::Drop => {}
                     Verdict::Stop => *stop = Some(Outcome::Stopped(msg)),
                 }
                 while let Some(b) = pipeline.take_synthetic() {
+                    // Made up here: never a reason to move.
                     deliver(client, record, skip, b);
                 }
             } else {
@@ -332,8 +338,14 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 }
                 run += h.len;
             }
-            if *mode == Mode::Transaction && h.tag == b'Z' && pipeline.is_idle() && !mw.hold() {
-                stop.get_or_insert(Outcome::Idle);
+            if *mode == Mode::Transaction && h.tag == b'Z' && pipeline.is_idle() {
+                if !mw.hold() {
+                    stop.get_or_insert(Outcome::Idle);
+                } else if record.as_deref().is_some_and(Recording::moves_to_primary) {
+                    // Pinned on a replica: the pin must happen on the
+                    // primary, where this client's writes will go.
+                    stop.get_or_insert(Outcome::NeedsPrimary);
+                }
             }
         }
         if run > 0 {
@@ -355,6 +367,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
             up,
             stop,
             record,
+            skip,
             ..
         } = self;
         let max = client.max_message();
@@ -412,7 +425,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 // A hook may have answered the message itself, with nothing
                 // owed ahead of its answer.
                 while let Some(b) = pipeline.take_synthetic() {
-                    client.push(b);
+                    deliver(client, record, skip, b);
                 }
             } else {
                 pipeline.client_sent(h.tag);

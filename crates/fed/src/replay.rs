@@ -67,6 +67,9 @@ pub struct Recording {
     /// Whether a read-only refusal ends the relay (else it is forwarded:
     /// the client asked for a read-only server).
     catch_read_only: bool,
+    /// Rows were delivered since the last counted answer: a replay could not
+    /// tell which of its rows the client already has.
+    mid_rows: bool,
 }
 
 impl Recording {
@@ -90,10 +93,17 @@ impl Recording {
         !self.overflowed && !self.torn
     }
 
-    /// Whether a read-only refusal should end the relay (see
-    /// [`crate::Outcome::ReadOnly`]).
-    pub(crate) fn catches_read_only(&self) -> bool {
+    /// Whether the transaction should move to the primary rather than let
+    /// the client see a read-only refusal or stay pinned to a replica (see
+    /// [`crate::Outcome::NeedsPrimary`]).
+    pub fn moves_to_primary(&self) -> bool {
         self.catch_read_only && self.replayable()
+    }
+
+    /// Whether the client's stream is at a point a replay can resume from:
+    /// not in the middle of a statement's rows.
+    pub fn resumable(&self) -> bool {
+        self.replayable() && !self.mid_rows
     }
 
     /// Notes client bytes forwarded to the server (zero-copy: the bytes are
@@ -114,6 +124,11 @@ impl Recording {
     /// Notes a response delivered to the client.
     pub(crate) fn delivered(&mut self, tag: u8) {
         self.delivered.count(tag);
+        match tag {
+            b'D' | b'd' => self.mid_rows = true,
+            t if Tally::counts(t) => self.mid_rows = false,
+            _ => {}
+        }
     }
 
     /// Notes that the server's stream ended inside a message already partly
@@ -170,17 +185,33 @@ impl Skip {
     }
 }
 
-/// Whether an ErrorResponse body is PostgreSQL refusing a write on a
-/// read-only server (25006 read_only_sql_transaction).
-pub(crate) fn is_read_only_error(body: &[u8]) -> bool {
-    ErrorResponse::decode(body).is_ok_and(|e| {
-        e.fields.field(b'C')
-            == Some(
-                crate::sqlstate::SqlState::READ_ONLY_SQL_TRANSACTION
-                    .as_str()
-                    .as_bytes(),
-            )
-    })
+/// What an ErrorResponse means to a recording relay.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// A write refused on a read-only server (25006
+    /// read_only_sql_transaction).
+    ReadOnly,
+    /// The server is ending the session (FATAL or PANIC), with this message.
+    Fatal(String),
+    /// An error the client should see.
+    Other,
+}
+
+/// Classifies an ErrorResponse body.
+pub(crate) fn error_kind(body: &[u8]) -> ErrorKind {
+    let Ok(e) = ErrorResponse::decode(body) else {
+        return ErrorKind::Other;
+    };
+    let severity = e.fields.field(b'V').or(e.fields.field(b'S'));
+    if matches!(severity, Some(b"FATAL" | b"PANIC")) {
+        let message = e.fields.field(b'M').unwrap_or_default();
+        return ErrorKind::Fatal(String::from_utf8_lossy(message).into_owned());
+    }
+    let read_only = crate::sqlstate::SqlState::READ_ONLY_SQL_TRANSACTION;
+    if e.fields.field(b'C') == Some(read_only.as_str().as_bytes()) {
+        return ErrorKind::ReadOnly;
+    }
+    ErrorKind::Other
 }
 
 #[cfg(test)]
@@ -225,6 +256,22 @@ mod tests {
     }
 
     #[test]
+    fn rows_before_a_refusal_make_it_unresumable() {
+        let mut r = Recording::new();
+        for &t in b"TDC" {
+            r.delivered(t);
+        }
+        assert!(r.resumable());
+        for &t in b"TD" {
+            r.delivered(t);
+        }
+        assert!(
+            !r.resumable(),
+            "the client has some of this statement's rows"
+        );
+    }
+
+    #[test]
     fn read_only_errors_are_recognised_by_sqlstate() {
         let mut b = BytesMut::new();
         crate::messages::backend::ErrorResponse::encode_parts(
@@ -235,7 +282,7 @@ mod tests {
             None,
             None,
         );
-        assert!(is_read_only_error(&b[5..]));
+        assert_eq!(error_kind(&b[5..]), ErrorKind::ReadOnly);
         let mut other = BytesMut::new();
         crate::messages::backend::ErrorResponse::encode_parts(
             &mut other,
@@ -245,6 +292,16 @@ mod tests {
             None,
             None,
         );
-        assert!(!is_read_only_error(&other[5..]));
+        assert_eq!(error_kind(&other[5..]), ErrorKind::Other);
+        let mut fatal = BytesMut::new();
+        crate::messages::backend::ErrorResponse::encode_parts(
+            &mut fatal,
+            crate::messages::Severity::Fatal,
+            crate::sqlstate::SqlState::ADMIN_SHUTDOWN,
+            "terminating connection due to administrator command",
+            None,
+            None,
+        );
+        assert!(matches!(error_kind(&fatal[5..]), ErrorKind::Fatal(_)));
     }
 }

@@ -309,6 +309,8 @@ impl Server {
                     return Err(self.protocol_error(e));
                 }
             };
+            // The batch an error fails, before the pipeline moves past it.
+            let batch = self.pipeline.batch_answering();
             self.pipeline
                 .server_sent(msg.tag, msg.body.first().copied());
             match msg.tag {
@@ -321,7 +323,17 @@ impl Server {
                     b"DEALLOCATE ALL\0" => self.statements.clear(),
                     _ => {}
                 },
-                b'E' if first_error.is_none() => first_error = Some(server_error(&msg.body)),
+                // What a departed client left in flight is answered here,
+                // without eqp: keep its bookkeeping of this server true.
+                b'Z' => self
+                    .statements
+                    .batches_done(self.pipeline.batch_answering()),
+                b'E' => {
+                    self.statements.batch_failed(batch);
+                    if first_error.is_none() {
+                        first_error = Some(server_error(&msg.body));
+                    }
+                }
                 b'D' => {
                     if let Some(v) = value.take() {
                         *v = first_column(&msg.body);

@@ -265,6 +265,29 @@ impl ServerStatements {
         self.unnamed = None;
     }
 
+    /// The server failed batch `batch` (an ErrorResponse answered it): it may
+    /// have skipped that batch's Parses, so they are forgotten (re-preparing
+    /// is always safe), and with them the unnamed statement. Called by eqp,
+    /// and by whoever drains a server no client is relaying to.
+    pub fn batch_failed(&mut self, batch: u64) {
+        let mut i = 0;
+        while i < self.unconfirmed.len() {
+            let (b, h) = self.unconfirmed[i];
+            if b == batch {
+                self.unconfirmed.swap_remove(i);
+                self.remove(h);
+            } else {
+                i += 1;
+            }
+        }
+        self.unnamed = None;
+    }
+
+    /// Batches before `done` are answered: their Parses are confirmed.
+    pub fn batches_done(&mut self, done: u64) {
+        self.unconfirmed.retain(|(b, _)| *b >= done);
+    }
+
     /// Forgets everything: the session was reset (DISCARD ALL).
     pub fn clear(&mut self) {
         self.last_used.clear();
@@ -563,18 +586,7 @@ impl Middleware for Eqp<'_> {
                 // The server may have skipped Parses of the failed batch;
                 // forget them (re-preparing is always safe).
                 let batch = ctx.pipeline().batch_answering();
-                let server = &mut *self.server;
-                let mut i = 0;
-                while i < server.unconfirmed.len() {
-                    let (b, h) = server.unconfirmed[i];
-                    if b == batch {
-                        server.unconfirmed.swap_remove(i);
-                        server.remove(h);
-                    } else {
-                        i += 1;
-                    }
-                }
-                server.unnamed = None;
+                self.server.batch_failed(batch);
                 // The client's Parses in the failed batch did not happen.
                 while let Some((b, _)) = self.client.awaiting.front() {
                     if *b != batch {
@@ -592,8 +604,7 @@ impl Middleware for Eqp<'_> {
                 }
             }
             b'Z' => {
-                let done = ctx.pipeline().batch_answering();
-                self.server.unconfirmed.retain(|(b, _)| *b >= done);
+                self.server.batches_done(ctx.pipeline().batch_answering());
             }
             _ => {}
         }

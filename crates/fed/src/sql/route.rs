@@ -10,7 +10,7 @@
 //! promises it honours (`READ ONLY`, isolation levels), which are read from
 //! the statement's own words.
 
-use super::{Cursor, Kind, Token};
+use super::{Cursor, Effect, Kind, Token};
 
 /// Where a transaction that begins with some SQL should start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,9 +25,11 @@ pub enum Start {
     /// a replica; it cannot write.
     ReadOnly,
     /// Writes (INSERT, DDL, `COPY ... FROM`, nextval...), locks rows
-    /// (`FOR UPDATE/SHARE`), declares `READ WRITE`, or asks for
-    /// `REPEATABLE READ` / `SERIALIZABLE`, whose snapshot a replay would
-    /// break: the primary.
+    /// (`FOR UPDATE/SHARE`, advisory locks, which a standby keeps to itself),
+    /// leaves session state that pins the client to its server, declares
+    /// `READ WRITE`, or asks for `REPEATABLE READ` (whose snapshot a replay
+    /// would break) or `SERIALIZABLE` (which a standby refuses): the
+    /// primary.
     Write,
 }
 
@@ -60,8 +62,24 @@ const WRITES: &[&str] = &[
     "checkpoint",
 ];
 
-/// Functions whose call writes.
-const WRITING_CALLS: &[&str] = &["nextval", "setval"];
+/// Functions whose call writes, or needs the primary: a standby refuses to
+/// assign a transaction id, and its advisory locks exclude nobody on the
+/// primary.
+const WRITING_CALLS: &[&str] = &["nextval", "setval", "txid_current", "pg_current_xact_id"];
+
+/// Prefixes of such functions' names.
+const WRITING_PREFIXES: &[&str] = &["pg_advisory", "pg_try_advisory"];
+
+/// Whether a called function's name (as written) is one of those.
+fn writing_call(name: &Token<'_>) -> bool {
+    if WRITING_CALLS.iter().any(|f| name.names(f)) {
+        return true;
+    }
+    name.kind == Kind::Word
+        && WRITING_PREFIXES.iter().any(|p| {
+            name.text.len() >= p.len() && name.text[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+        })
+}
 
 /// Words inside a statement that make it write: a data-modifying CTE.
 const INNER_WRITES: &[&str] = &["insert", "update", "delete", "merge"];
@@ -70,6 +88,10 @@ const INNER_WRITES: &[&str] = &["insert", "update", "delete", "merge"];
 /// `BEGIN` and `SET TRANSACTION` are read together with the statement after
 /// them; anything else decides alone.
 pub fn start(sql: &[u8]) -> Start {
+    // Session state must live where the client's writes go.
+    if super::effects(sql).any(|e| matches!(e, Effect::Pin(_))) {
+        return Start::Write;
+    }
     let mut pos = 0;
     let mut block = false;
     while pos < sql.len() {
@@ -103,13 +125,18 @@ enum Stmt {
 struct Modes {
     /// `READ ONLY` (true) or `READ WRITE` (false).
     read_only: Option<bool>,
-    /// `REPEATABLE READ` or `SERIALIZABLE`.
+    /// `REPEATABLE READ`.
     snapshot: bool,
+    /// `SERIALIZABLE`: refused on a standby even read-only.
+    serializable: bool,
 }
 
 impl Modes {
     /// Where the declared modes send the transaction, if they decide it.
     fn start(&self) -> Option<Start> {
+        if self.serializable {
+            return Some(Start::Write);
+        }
         match self.read_only {
             Some(true) => Some(Start::ReadOnly),
             Some(false) => Some(Start::Write),
@@ -127,7 +154,7 @@ impl Modes {
                     .filter(|t| t.is_kw("level"))
                     .and_then(|_| cur.next());
                 match level {
-                    Some(l) if l.is_kw("serializable") => modes.snapshot = true,
+                    Some(l) if l.is_kw("serializable") => modes.serializable = true,
                     // REPEATABLE READ, READ COMMITTED / UNCOMMITTED: the
                     // level's second word is not a READ ONLY / WRITE mode.
                     Some(l) if l.is_kw("repeatable") => {
@@ -218,7 +245,7 @@ fn scan<'a>(cur: &mut Cursor<'a>, first: Token<'a>) -> Stmt {
     while let Some(t) = tok {
         if t.is_punct(b'(')
             && let Some(p) = prev
-            && WRITING_CALLS.iter().any(|f| p.names(f))
+            && writing_call(&p)
         {
             return Stmt::Write;
         }
@@ -293,6 +320,15 @@ mod tests {
             "SELECT * FROM t FOR NO KEY UPDATE",
             "SELECT * FROM t FOR SHARE",
             "SELECT * FROM t FOR KEY SHARE",
+            "SELECT pg_advisory_xact_lock(1)",
+            "SELECT pg_try_advisory_lock(1)",
+            "SELECT txid_current()",
+            "SELECT pg_advisory_lock(1)",
+            "LISTEN chan",
+            "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+            "PREPARE p AS SELECT 1",
+            "SELECT set_config('a.b', 'c', false)",
+            "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE",
             "SELECT * INTO t2 FROM t",
             "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
             "CALL p()",
@@ -315,7 +351,11 @@ mod tests {
             ("BEGIN READ ONLY", Start::ReadOnly),
             (
                 "BEGIN TRANSACTION READ ONLY, ISOLATION LEVEL SERIALIZABLE",
-                Start::ReadOnly,
+                Start::Write,
+            ),
+            (
+                "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY DEFERRABLE",
+                Start::Write,
             ),
             (
                 "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY",
