@@ -231,7 +231,7 @@ pub async fn serve(
                 }
                 _ => {
                     if matches!(outcome, Some(Watched::Done(Outcome::Idle))) {
-                        crate::hybrid::hit(h);
+                        h.counters.replica_hits.fetch_add(1, Ordering::Relaxed);
                     }
                     break (guard, outcome);
                 }
@@ -407,16 +407,7 @@ fn answer_locally(
     statements: &mut ClientStatements,
     known: &Known,
 ) -> bool {
-    let messages = || {
-        let buf = &conn.buffered()[..len];
-        let mut at = 0;
-        std::iter::from_fn(move || {
-            let h = fed::frame::header(&buf[at..], usize::MAX).ok().flatten()?;
-            let msg = (h.tag, &buf[at + fed::frame::HEADER_LEN..at + h.len]);
-            at += h.len;
-            Some(msg)
-        })
-    };
+    let messages = || fed::frame::messages(&conn.buffered()[..len]);
     let mut names = Vec::new();
     for (tag, body) in messages() {
         let ok = match tag {

@@ -73,6 +73,12 @@ struct Health {
     score: Option<Score>,
 }
 
+impl Health {
+    fn is_down(&self, now: Instant) -> bool {
+        self.down_until.is_some_and(|t| now < t)
+    }
+}
+
 /// One replica.
 pub struct Replica {
     /// Its server connections.
@@ -84,7 +90,7 @@ impl Replica {
     /// Whether transactions may start here now, and its penalty.
     fn fitness(&self, now: Instant) -> Option<u64> {
         let h = self.health.lock();
-        if h.down_until.is_some_and(|t| now < t) {
+        if h.is_down(now) {
             return None;
         }
         match h.score {
@@ -163,14 +169,10 @@ impl Hybrid {
         let now = Instant::now();
         let n = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut order = (0..n).map(|k| (start + k) % n);
-        order
-            .clone()
-            .find(|&i| {
-                let h = self.replicas[i].health.lock();
-                h.down_until.is_none_or(|t| now >= t)
-            })
-            .or_else(|| order.next())
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| !self.replicas[i].health.lock().is_down(now))
+            .or((n > 0).then(|| start % n))
     }
 
     /// Records what the critics found of replica `i`, which answered them.
@@ -189,8 +191,9 @@ impl Hybrid {
     pub fn mark_down(&self, i: usize, why: &dyn std::fmt::Display) {
         let replica = &self.replicas[i];
         let mut h = replica.health.lock();
-        let fresh = h.down_until.is_none_or(|t| Instant::now() >= t);
-        h.down_until = Some(Instant::now() + self.down_for);
+        let now = Instant::now();
+        let fresh = !h.is_down(now);
+        h.down_until = Some(now + self.down_for);
         drop(h);
         if fresh {
             tracing::warn!(pool = %replica.pool.options().name, error = %why, retry_in = ?self.down_for, "replica failed; its transactions go elsewhere");
@@ -252,34 +255,22 @@ const CLASSIFY_MESSAGES: usize = 16;
 /// with what follows it, so a driver that sends `BEGIN` as a statement of
 /// its own in the same batch (pgjdbc, Npgsql) is judged by its query.
 pub fn classify(buf: &[u8], statements: &fed::middleware::eqp::ClientStatements) -> Start {
-    let cstr = |b: &[u8]| b.iter().position(|&c| c == 0);
+    use fed::messages::frontend::{Bind, Parse, Query};
     // Statements parsed earlier in this same buffer, which eqp has not
     // recorded yet: (name, query).
     let mut parsed: Vec<(&[u8], &[u8])> = Vec::new();
     let mut block = false;
-    let mut at = 0;
-    for _ in 0..CLASSIFY_MESSAGES {
-        let Ok(Some(h)) = fed::frame::header(&buf[at..], usize::MAX) else {
-            break;
-        };
-        let Some(body) = buf.get(at + fed::frame::HEADER_LEN..at + h.len) else {
-            break;
-        };
-        at += h.len;
-        let text = match h.tag {
-            b'Q' => cstr(body).map(|e| &body[..e]),
-            b'P' => cstr(body).and_then(|n| {
-                let rest = &body[n + 1..];
-                let query = &rest[..cstr(rest)?];
-                parsed.push((&body[..n], query));
-                Some(query)
+    for (tag, body) in fed::frame::messages(buf).take(CLASSIFY_MESSAGES) {
+        let text = match tag {
+            b'Q' => Query::decode(body).ok().map(|q| q.query),
+            b'P' => Parse::decode(body).ok().map(|p| {
+                parsed.push((p.statement, p.query));
+                p.query
             }),
-            b'B' => cstr(body).and_then(|p| {
-                let rest = &body[p + 1..];
-                let name = &rest[..cstr(rest)?];
-                match parsed.iter().rev().find(|(n, _)| *n == name) {
+            b'B' => Bind::decode(body).ok().and_then(|b| {
+                match parsed.iter().rev().find(|(n, _)| *n == b.statement) {
                     Some(&(_, q)) => Some(q),
-                    None => statements.query_of(name),
+                    None => statements.query_of(b.statement),
                 }
             }),
             _ => continue,
@@ -298,15 +289,14 @@ pub fn classify(buf: &[u8], statements: &fed::middleware::eqp::ClientStatements)
 /// `REPEATABLE READ` or `SERIALIZABLE` by default: `name` and the `SET`
 /// statement (or startup value) that set it.
 pub fn strict_default(name: &str, value: &str) -> bool {
-    name.eq_ignore_ascii_case("default_transaction_isolation") && {
-        let v = value.to_ascii_lowercase();
-        v.contains("serializable") || v.contains("repeatable")
-    }
-}
-
-/// Counts a transaction that ran on a replica to its end.
-pub fn hit(hybrid: &Hybrid) {
-    hybrid.counters.replica_hits.fetch_add(1, Ordering::Relaxed);
+    let mentions = |word: &str| {
+        value
+            .as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    name.eq_ignore_ascii_case("default_transaction_isolation")
+        && (mentions("serializable") || mentions("repeatable"))
 }
 
 #[cfg(test)]
@@ -341,27 +331,24 @@ mod tests {
         assert_eq!(classify(&q, &st), Start::Read);
 
         // pgjdbc: BEGIN as its own unnamed statement, then the query.
-        let mut b = bytes::BytesMut::new();
-        parse(&mut b, b"", b"BEGIN");
-        bind(&mut b, b"");
-        fed::messages::frontend::Execute {
-            portal: b"",
-            max_rows: 0,
-        }
-        .encode(&mut b);
-        parse(&mut b, b"", b"UPDATE t SET a = 1");
-        bind(&mut b, b"");
-        assert_eq!(classify(&b, &st), Start::Write);
-
-        let mut b = bytes::BytesMut::new();
-        parse(&mut b, b"", b"BEGIN");
-        bind(&mut b, b"");
-        fed::messages::frontend::Execute {
-            portal: b"",
-            max_rows: 0,
-        }
-        .encode(&mut b);
-        parse(&mut b, b"s1", b"SELECT 1");
+        let begin_then = |name: &[u8], query: &[u8]| {
+            let mut b = bytes::BytesMut::new();
+            parse(&mut b, b"", b"BEGIN");
+            bind(&mut b, b"");
+            fed::messages::frontend::Execute {
+                portal: b"",
+                max_rows: 0,
+            }
+            .encode(&mut b);
+            parse(&mut b, name, query);
+            bind(&mut b, name);
+            b
+        };
+        assert_eq!(
+            classify(&begin_then(b"", b"UPDATE t SET a = 1"), &st),
+            Start::Write
+        );
+        let b = begin_then(b"s1", b"SELECT 1");
         assert_eq!(classify(&b, &st), Start::Block);
 
         // An incomplete message tells nothing yet.

@@ -54,6 +54,19 @@ pub fn header(buf: &[u8], max: usize) -> Result<Option<Header>> {
     Ok(Some(Header { tag: h[0], len }))
 }
 
+/// The whole messages at the start of `buf`, as (tag, body): for looking
+/// over what a peer has buffered. Stops at the first incomplete or
+/// malformed one.
+pub fn messages(buf: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let h = header(&buf[at..], usize::MAX).ok().flatten()?;
+        let body = buf.get(at + HEADER_LEN..at + h.len)?;
+        at += h.len;
+        Some((h.tag, body))
+    })
+}
+
 /// Reads the 4-byte length that opens a startup-family packet and checks it:
 /// at least 8 (length + code), at most [`MAX_STARTUP_PACKET`].
 pub fn startup_len(prefix: [u8; 4]) -> Result<usize> {

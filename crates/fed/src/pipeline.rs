@@ -170,10 +170,8 @@ impl Pipeline {
     /// Records every whole message in `frames` (encoded by the pooler, not
     /// forwarded), with which of their responses the client must not see.
     pub fn record_sent(&mut self, frames: &[u8], swallow: Swallow) {
-        let mut at = 0;
-        while let Ok(Some(h)) = crate::frame::header(&frames[at..], usize::MAX) {
-            self.sent(h.tag, swallow);
-            at += h.len;
+        for (tag, _) in crate::frame::messages(frames) {
+            self.sent(tag, swallow);
         }
     }
 

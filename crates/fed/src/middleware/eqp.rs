@@ -170,10 +170,9 @@ impl ClientStatements {
         } else {
             self.named.get(name)?
         };
-        let body = stmt
-            .parse
-            .get(crate::frame::HEADER_LEN + stmt.name.len() + 1..)?;
-        Some(&body[..memchr::memchr(0, body)?])
+        frontend::Parse::decode(&stmt.parse[crate::frame::HEADER_LEN..])
+            .ok()
+            .map(|p| p.query)
     }
 
     /// Whether a Parse can be answered without a server, because that
