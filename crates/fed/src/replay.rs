@@ -89,14 +89,14 @@ impl Recording {
     }
 
     /// Whether the transaction can be replayed elsewhere.
-    pub fn replayable(&self) -> bool {
+    fn replayable(&self) -> bool {
         !self.overflowed && !self.torn
     }
 
     /// Whether the transaction should move to the primary rather than let
     /// the client see a read-only refusal or stay pinned to a replica (see
     /// [`crate::Outcome::NeedsPrimary`]).
-    pub fn moves_to_primary(&self) -> bool {
+    pub(crate) fn moves_to_primary(&self) -> bool {
         self.catch_read_only && self.replayable()
     }
 
