@@ -83,6 +83,7 @@ mod error;
 mod glob;
 mod interpret;
 mod matcher;
+pub mod pgbouncer;
 pub mod syntax;
 mod validate;
 

@@ -1,0 +1,321 @@
+//! `[databases]` and `[users]`: libpq-style `key=value` strings naming where each database is and how its
+//! pool differs from the defaults.
+
+use std::time::Duration;
+
+use super::ini::Entry;
+use super::settings::{parse_seconds, split_list};
+use crate::PoolMode;
+use crate::error::{Error, Pos, Result};
+
+/// One `[databases]` entry: what clients asking for `name` are connected to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Database {
+    /// The name clients ask for (`*` for the fallback entry).
+    pub name: String,
+    /// The server's database; `None` means the name the client asked for.
+    pub dbname: Option<String>,
+    /// The server host: a name, an address, or a unix socket directory (starts with `/`); `None` means
+    /// the unix socket in `unix_socket_dir`'s default place.
+    pub host: Option<String>,
+    /// The server port.
+    pub port: u16,
+    /// Forced server user: every client of this database is served by servers logged in as it.
+    pub user: Option<String>,
+    /// The forced user's password.
+    pub password: Option<String>,
+    /// The user whose servers run `auth_query` for this database's clients.
+    pub auth_user: Option<String>,
+    /// The database `auth_query` runs in.
+    pub auth_dbname: Option<String>,
+    /// This database's `auth_query`.
+    pub auth_query: Option<String>,
+    /// Servers per (database, user) pool, instead of `default_pool_size`.
+    pub pool_size: Option<u32>,
+    /// Servers kept open, instead of `min_pool_size`.
+    pub min_pool_size: Option<u32>,
+    /// Extra servers for clients that waited too long, instead of `reserve_pool_size`.
+    pub reserve_pool: Option<u32>,
+    /// Pool mode, instead of `pool_mode`.
+    pub pool_mode: Option<PoolMode>,
+    /// Most servers of this database over all its users; `None` uses `max_db_connections`.
+    pub max_db_connections: Option<u32>,
+    /// Server lifetime, instead of `server_lifetime`.
+    pub server_lifetime: Option<Duration>,
+    /// Startup parameters for its servers: `client_encoding`, `datestyle`, `timezone`,
+    /// `application_name`.
+    pub parameters: Vec<(String, String)>,
+    /// Where the entry is.
+    pub pos: Pos,
+}
+
+/// One `[users]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// The user it applies to.
+    pub name: String,
+    /// Pool mode for this user's pools (wins over the database's).
+    pub pool_mode: Option<PoolMode>,
+    /// Servers per pool of this user (wins over the database's).
+    pub pool_size: Option<u32>,
+    /// Reserve per pool of this user.
+    pub reserve_pool_size: Option<u32>,
+    /// Most servers of this user over all databases; `None` uses `max_user_connections`.
+    pub max_user_connections: Option<u32>,
+    /// Where the entry is.
+    pub pos: Pos,
+}
+
+/// Parses a `[databases]` entry.
+pub fn database(entry: &Entry) -> Result<Database> {
+    let mut db = Database {
+        name: entry.key.clone(),
+        dbname: None,
+        host: None,
+        port: 5432,
+        user: None,
+        password: None,
+        auth_user: None,
+        auth_dbname: None,
+        auth_query: None,
+        pool_size: None,
+        min_pool_size: None,
+        reserve_pool: None,
+        pool_mode: None,
+        max_db_connections: None,
+        server_lifetime: None,
+        parameters: Vec::new(),
+        pos: entry.pos.clone(),
+    };
+    for (key, value) in pairs(entry)? {
+        let bad =
+            |expected: &str| Error::at(&entry.value_pos, format!("{key}={value:?}"), expected);
+        let count = || {
+            value
+                .parse::<u32>()
+                .map_err(|_| bad("a non-negative integer"))
+        };
+        match key.as_str() {
+            "dbname" => db.dbname = Some(value.clone()),
+            "host" => {
+                if split_list(&value).len() > 1 {
+                    return Err(bad(
+                        "one host: pggat does not balance a database over several hosts (use a Gatfile `pool hybrid`)",
+                    ));
+                }
+                db.host = (!value.is_empty()).then(|| value.clone());
+            }
+            "port" => db.port = value.parse().map_err(|_| bad("a port number"))?,
+            "user" => db.user = Some(value.clone()),
+            "password" => db.password = Some(value.clone()),
+            "auth_user" => db.auth_user = Some(value.clone()),
+            "auth_dbname" => db.auth_dbname = Some(value.clone()),
+            "auth_query" => db.auth_query = Some(value.clone()),
+            "pool_size" => db.pool_size = Some(count()?),
+            "min_pool_size" => db.min_pool_size = Some(count()?),
+            "reserve_pool" | "reserve_pool_size" => db.reserve_pool = Some(count()?),
+            "max_db_connections" => db.max_db_connections = Some(count()?),
+            "pool_mode" => db.pool_mode = Some(pool_mode(&value).ok_or_else(|| bad(POOL_MODES))?),
+            "server_lifetime" => {
+                db.server_lifetime = Some(parse_seconds(&value).ok_or_else(|| bad("seconds"))?)
+            }
+            "client_encoding" | "datestyle" | "timezone" | "application_name" => {
+                db.parameters.push((key.clone(), value.clone()))
+            }
+            "connect_query" | "load_balance_hosts" => {
+                return Err(bad(
+                    "a key pggat supports: connect_query and load_balance_hosts are not implemented",
+                ));
+            }
+            _ => {
+                return Err(Error::at(
+                    &entry.value_pos,
+                    format!("unknown database option {key:?}"),
+                    "dbname, host, port, user, password, auth_user, auth_dbname, auth_query, pool_size, min_pool_size, reserve_pool, max_db_connections, pool_mode, server_lifetime, client_encoding, datestyle, timezone or application_name",
+                ));
+            }
+        }
+    }
+    if db.password.is_some() && db.user.is_none() {
+        return Err(Error::at(
+            &entry.value_pos,
+            "password without user",
+            "user=NAME with password=SECRET (a forced user)",
+        ));
+    }
+    Ok(db)
+}
+
+/// Parses a `[users]` entry.
+pub fn user(entry: &Entry) -> Result<User> {
+    let mut user = User {
+        name: entry.key.clone(),
+        pool_mode: None,
+        pool_size: None,
+        reserve_pool_size: None,
+        max_user_connections: None,
+        pos: entry.pos.clone(),
+    };
+    for (key, value) in pairs(entry)? {
+        let bad =
+            |expected: &str| Error::at(&entry.value_pos, format!("{key}={value:?}"), expected);
+        let count = || {
+            value
+                .parse::<u32>()
+                .map_err(|_| bad("a non-negative integer"))
+        };
+        match key.as_str() {
+            "pool_mode" => user.pool_mode = Some(pool_mode(&value).ok_or_else(|| bad(POOL_MODES))?),
+            "pool_size" => user.pool_size = Some(count()?),
+            "reserve_pool_size" | "reserve_pool" => user.reserve_pool_size = Some(count()?),
+            "max_user_connections" => user.max_user_connections = Some(count()?),
+            _ => {
+                return Err(Error::at(
+                    &entry.value_pos,
+                    format!("unknown user option {key:?}"),
+                    "pool_mode, pool_size, reserve_pool_size or max_user_connections",
+                ));
+            }
+        }
+    }
+    Ok(user)
+}
+
+const POOL_MODES: &str = "session or transaction (statement pooling is not implemented)";
+
+/// `session` or `transaction`; `statement` is not implemented.
+pub fn pool_mode(value: &str) -> Option<PoolMode> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "session" => Some(PoolMode::Session),
+        "transaction" => Some(PoolMode::Transaction),
+        _ => None,
+    }
+}
+
+/// The `key=value` pairs of a connection string: blank-separated, blanks allowed around `=`, values in
+/// single quotes may hold blanks, `\'` and `\\`.
+fn pairs(entry: &Entry) -> Result<Vec<(String, String)>> {
+    let bad = |found: String| {
+        Error::at(
+            &entry.value_pos,
+            found,
+            "key=value pairs, such as host=127.0.0.1 port=5432 dbname=app",
+        )
+    };
+    let mut out = Vec::new();
+    let mut rest = entry.value.trim_start();
+    while !rest.is_empty() {
+        let key_len = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let key = rest[..key_len].to_ascii_lowercase();
+        rest = rest[key_len..].trim_start();
+        let Some(after) = rest.strip_prefix('=') else {
+            return Err(bad(format!("{key:?} without =")));
+        };
+        if key.is_empty() {
+            return Err(bad("= without a key".to_owned()));
+        }
+        rest = after.trim_start();
+        let mut value = String::new();
+        if let Some(quoted) = rest.strip_prefix('\'') {
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, e)) = chars.next() {
+                            value.push(e);
+                        }
+                    }
+                    '\'' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            let Some(end) = end else {
+                return Err(bad(format!("{key}= with an unterminated quote")));
+            };
+            rest = &quoted[end..];
+        } else {
+            let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            value.push_str(&rest[..len]);
+            rest = &rest[len..];
+        }
+        out.push((key, value));
+        rest = rest.trim_start();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, value: &str) -> Entry {
+        let pos = Pos {
+            file: "p.ini".into(),
+            line: 3,
+            col: 1,
+        };
+        Entry {
+            key: key.into(),
+            value: value.into(),
+            value_pos: Pos {
+                col: 7,
+                ..pos.clone()
+            },
+            pos,
+        }
+    }
+
+    #[test]
+    fn connection_strings() {
+        let db = database(&entry(
+            "app",
+            "host=10.0.0.1 port = 6543 dbname=app_prod user=svc password='a b\\'c' pool_size=5 pool_mode=transaction timezone=UTC",
+        ))
+        .unwrap();
+        assert_eq!(db.host.as_deref(), Some("10.0.0.1"));
+        assert_eq!(db.port, 6543);
+        assert_eq!(db.dbname.as_deref(), Some("app_prod"));
+        assert_eq!(db.user.as_deref(), Some("svc"));
+        assert_eq!(db.password.as_deref(), Some("a b'c"));
+        assert_eq!(db.pool_size, Some(5));
+        assert_eq!(db.pool_mode, Some(PoolMode::Transaction));
+        assert_eq!(db.parameters, [("timezone".to_owned(), "UTC".to_owned())]);
+
+        let fallback = database(&entry("*", "host=/var/run/postgresql")).unwrap();
+        assert_eq!(fallback.dbname, None);
+        assert_eq!(fallback.host.as_deref(), Some("/var/run/postgresql"));
+        assert_eq!(database(&entry("x", "")).unwrap().host, None);
+
+        let u = user(&entry("alice", "pool_mode=session max_user_connections=3")).unwrap();
+        assert_eq!(u.pool_mode, Some(PoolMode::Session));
+        assert_eq!(u.max_user_connections, Some(3));
+    }
+
+    #[test]
+    fn mistakes() {
+        let cases = [
+            ("port=x", "p.ini:3:7: port=\"x\", expected a port number"),
+            (
+                "pool_mode=statement",
+                "statement pooling is not implemented",
+            ),
+            ("hots=x", "unknown database option \"hots\""),
+            ("dbname", "\"dbname\" without ="),
+            ("password='x", "unterminated quote"),
+            ("host=a,b", "several hosts"),
+            ("connect_query='select 1'", "connect_query"),
+            ("password=x", "password without user"),
+        ];
+        for (text, want) in cases {
+            let err = database(&entry("d", text)).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        assert!(user(&entry("u", "max_db_connections=1")).is_err());
+    }
+}
