@@ -51,6 +51,14 @@ pub struct PoolEntry {
     pub pins: std::sync::atomic::AtomicU64,
     /// Statements some server of the pool parsed successfully (eqp).
     pub known: fed::middleware::eqp::Known,
+    /// The database clients name it by (SHOW POOLS).
+    pub database: String,
+    /// The user its servers log in as.
+    pub user: String,
+    /// What its clients did (SHOW STATS).
+    pub stats: crate::stats::PoolStats,
+    /// Its connected clients.
+    pub clients: Arc<crate::clients::Clients>,
 }
 
 impl PoolEntry {
@@ -111,14 +119,17 @@ struct PoolRoute {
 /// One server of a pool, with the TLS it needs, set up at load so a bad
 /// certificate file is an error then, not when a client first arrives.
 #[derive(Clone)]
-struct ServerAt {
+pub(crate) struct ServerAt {
     address: spool::Address,
     tls: Option<spool::ServerTls>,
 }
 
 impl ServerAt {
     /// `address` of pool `p`: a certificate must name the host itself.
-    fn new(p: &gat::Pool, address: &gat::Address) -> Result<ServerAt, crate::tls::TlsError> {
+    pub(crate) fn new(
+        p: &gat::Pool,
+        address: &gat::Address,
+    ) -> Result<ServerAt, crate::tls::TlsError> {
         let (address, host) = match address {
             gat::Address::Tcp { host, port } => (
                 spool::Address::Tcp {
@@ -375,7 +386,13 @@ impl Router {
         if let Some(p) = pools.get(&key) {
             return p.clone();
         }
-        let entry = Arc::new(build_pool(cfg, user, db, &route.servers));
+        let entry = Arc::new(build_pool(
+            cfg,
+            user,
+            db,
+            &route.servers,
+            &Extras::default(),
+        ));
         pools.insert(key, entry.clone());
         entry
     }
@@ -393,9 +410,26 @@ fn secret_of(secret: &str) -> auth::Secret {
     auth::Secret::parse(secret).unwrap_or_else(|_| auth::Secret::Plain(secret.to_owned()))
 }
 
+/// What a PgBouncer-configured pool has beyond a Gatfile pool.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extras {
+    /// The name clients use for the database, when not the server's.
+    pub database: Option<String>,
+    /// Reserve pool size and timeout.
+    pub reserve: (usize, std::time::Duration),
+    /// Ceilings shared with other pools.
+    pub limits: Vec<Arc<spool::Limit>>,
+}
+
 /// The pool of `cfg` for `user` and `db`, over `servers` (the primary, then
 /// any replicas).
-fn build_pool(cfg: &gat::Pool, user: &str, db: &str, servers: &[ServerAt]) -> PoolEntry {
+pub(crate) fn build_pool(
+    cfg: &gat::Pool,
+    user: &str,
+    db: &str,
+    servers: &[ServerAt],
+    extras: &Extras,
+) -> PoolEntry {
     let basic = cfg.kind.basic();
     let secret = cfg
         .password
@@ -444,6 +478,9 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, servers: &[ServerAt]) -> Po
             gat::Pooler::Rob => rob::Policy::Fair,
             gat::Pooler::Lifo => rob::Policy::Lifo,
         },
+        reserve: extras.reserve.0,
+        reserve_timeout: extras.reserve.1,
+        limits: extras.limits.clone(),
     };
     let replicas: Vec<_> = replicas
         .iter()
@@ -486,5 +523,9 @@ fn build_pool(cfg: &gat::Pool, user: &str, db: &str, servers: &[ServerAt]) -> Po
         startup_params: Mutex::new(HashMap::new()),
         pins: Default::default(),
         known: Default::default(),
+        database: extras.database.clone().unwrap_or_else(|| db.to_owned()),
+        user: user.to_owned(),
+        stats: Default::default(),
+        clients: Default::default(),
     }
 }

@@ -17,6 +17,7 @@ use fed::{Conn, Mode, Outcome, Relay};
 use crate::app::{Generation, Shared};
 use crate::cancel::Registration;
 use crate::client::startup::Startup;
+use crate::clients::{ClientInfo, ClientState};
 use crate::errors::ClientError;
 use crate::route::{AuthPlan, PoolEntry, PoolMode};
 
@@ -74,6 +75,18 @@ async fn serve(
     }
     backend::Authentication::Ok.encode(conn.out());
     let registration = shared.cancels.register();
+    let application_name = startup
+        .params
+        .iter()
+        .find(|(k, _)| k == "application_name")
+        .map_or("", |(_, v)| v.as_str());
+    let registered = resolved.pool.clients.register(ClientInfo::new(
+        &startup.user,
+        &resolved.pool.database,
+        conn.stream(),
+        application_name,
+    ));
+    let client = &registered.client;
     // Each step boxed: the task of every connected client is only as big as
     // the step it is in, not as big as the biggest of them.
     match resolved.pool.mode {
@@ -84,6 +97,7 @@ async fn serve(
                 &resolved.pool,
                 &registration,
                 shared,
+                client,
             ))
             .await
         }
@@ -94,6 +108,7 @@ async fn serve(
                 &resolved.pool,
                 &registration,
                 shared,
+                client,
             ))
             .await
         }
@@ -107,13 +122,20 @@ async fn session_pooling(
     entry: &Arc<PoolEntry>,
     registration: &Registration,
     shared: &Shared,
+    client: &ClientInfo,
 ) -> Result<(), ClientError> {
     conn.flush().await.map_err(|_| gone())?;
     let mut ticket = rob::Ticket::new();
+    client.set(ClientState::Waiting, 0);
+    let asked = std::time::Instant::now();
     let mut guard = tokio::select! {
         g = entry.pool.acquire(&mut ticket) => g?,
         _ = shared.shutting_down() => return Err(shutdown_error()),
+        _ = client.killed() => return Err(killed()),
     };
+    entry.stats.assigned(asked.elapsed());
+    client.set(ClientState::Active, guard.server_ref().id());
+    guard.server_ref().status().link(client.id);
 
     let wanted = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     if let Err(e) = crate::params::apply(wanted, guard.server()).await {
@@ -122,15 +144,25 @@ async fn session_pooling(
     }
     startup_reply(conn, guard.server_ref().params(), registration);
     hold_cancels(registration, guard.server_ref());
+    let mut killed_now = false;
     let outcome = {
         let parts = guard.server().parts();
         let limits = entry.limits();
+        let mut meter = crate::stats::Meter::start(conn.bytes(), parts.pipeline.usage());
         let mut relay = Relay::new(conn, parts.conn, parts.pipeline, Unterminate, Mode::Session);
-        tokio::select! {
-            o = crate::watchdog::run(&mut relay, &limits) => Some(o),
+        let o = tokio::select! {
+            o = crate::watchdog::run(&mut relay, &limits, Some((&mut meter, &entry.stats))) => Some(o),
             _ = shared.shutdown_deadline() => None,
-        }
+            _ = client.killed() => {
+                killed_now = true;
+                None
+            }
+        };
+        let (bytes, usage) = relay.usage();
+        meter.report(bytes, usage, &entry.stats);
+        o
     };
+    client.set(ClientState::Idle, 0);
     // Cancels stop before the server goes anywhere, however the session ends.
     registration.release().await;
     let outcome = match outcome {
@@ -143,7 +175,11 @@ async fn session_pooling(
     match outcome {
         None => {
             guard.release(true).await;
-            Err(shutdown_error())
+            Err(if killed_now {
+                killed()
+            } else {
+                shutdown_error()
+            })
         }
         // ReadOnly comes only from a recording relay; session mode records
         // nothing.
@@ -197,6 +233,11 @@ pub(crate) fn server_lost(guard: spool::Guard, pool: &str, e: &fed::Error) -> Cl
 
 pub(crate) fn gone() -> ClientError {
     ClientError::fatal(SqlState::CONNECTION_FAILURE, "client connection lost")
+}
+
+/// The error of a client ended by the admin console (KILL).
+pub(crate) fn killed() -> ClientError {
+    ClientError::fatal(SqlState::ADMIN_SHUTDOWN, "admin forced disconnect")
 }
 
 pub(crate) fn shutdown_error() -> ClientError {

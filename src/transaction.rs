@@ -21,10 +21,11 @@ use tokio::time::Instant;
 
 use crate::app::Shared;
 use crate::cancel::Registration;
+use crate::clients::{ClientInfo, ClientState};
 use crate::errors::ClientError;
 use crate::hybrid::{ClientMode, Hybrid, Route};
 use crate::route::PoolEntry;
-use crate::session::{gone, hold_cancels, server_lost, shutdown_error, startup_reply};
+use crate::session::{gone, hold_cancels, killed, server_lost, shutdown_error, startup_reply};
 use crate::watchdog::Watched;
 
 /// Most distinct startup-parameter sets remembered per pool.
@@ -48,6 +49,7 @@ pub async fn serve(
     entry: &Arc<PoolEntry>,
     registration: &Registration,
     shared: &Shared,
+    client: &ClientInfo,
 ) -> Result<(), ClientError> {
     let mut ticket = rob::Ticket::new();
     let mut replica_ticket = rob::Ticket::new();
@@ -75,6 +77,7 @@ pub async fn serve(
                 return Err(crate::watchdog::idle_session(&entry.name, limits.client_idle.unwrap_or_default()));
             }
             _ = &mut draining => return Err(shutdown_error()),
+            _ = client.killed() => return Err(killed()),
         };
         match next {
             Next::Leave => return Ok(()),
@@ -106,6 +109,8 @@ pub async fn serve(
         // of the responses it was given there.
         let mut seen = None;
         let mut attempts = 0;
+        client.set(ClientState::Waiting, 0);
+        let asked = std::time::Instant::now();
         let (guard, outcome) = loop {
             attempts += 1;
             let (pool, used_ticket) = match (route, &entry.hybrid) {
@@ -129,6 +134,7 @@ pub async fn serve(
                         // finishes (until the deadline) like any other.
                         _ = &mut draining, if seen.is_none() => return Err(shutdown_error()),
                         _ = &mut deadline => return Err(shutdown_error()),
+                        _ = client.killed() => return Err(killed()),
                     }
                 }
             };
@@ -156,6 +162,11 @@ pub async fn serve(
                 settings.synced(guard.server().parts().settings);
             }
             hold_cancels(registration, guard.server_ref());
+            if attempts == 1 {
+                entry.stats.assigned(asked.elapsed());
+            }
+            client.set(ClientState::Active, guard.server_ref().id());
+            guard.server_ref().status().link(client.id);
             // On a replica, the transaction is recorded so it can move: to
             // the primary when a read-write client writes, to another
             // server when this one fails.
@@ -169,6 +180,7 @@ pub async fn serve(
                 .then(|| (settings.clone(), statements.clone()));
             let outcome = {
                 let parts = guard.server().parts();
+                let mut meter = crate::stats::Meter::start(conn.bytes(), parts.pipeline.usage());
                 let mw = (
                     Unterminate,
                     Ps::new(
@@ -191,10 +203,14 @@ pub async fn serve(
                 if let Some(t) = seen {
                     relay = relay.skipping(t);
                 }
-                tokio::select! {
-                    o = crate::watchdog::run(&mut relay, &limits) => Some(o),
+                let o = tokio::select! {
+                    o = crate::watchdog::run(&mut relay, &limits, None) => Some(o),
                     _ = &mut deadline => None,
-                }
+                    _ = client.killed() => None,
+                };
+                let (bytes, usage) = relay.usage();
+                meter.report(bytes, usage, &entry.stats);
+                o
             };
             registration.release().await;
             used_ticket.charge(guard.since().elapsed());
@@ -272,7 +288,10 @@ pub async fn serve(
             // ReadOnly: a read-write client's write on a replica whose
             // recording could not be replayed; not reached (the relay then
             // forwards the error), handled as the end of a transaction.
-            Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => give_back(guard).await,
+            Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => {
+                give_back(guard).await;
+                client.set(ClientState::Idle, 0);
+            }
             Some(Outcome::Stopped(_)) => {
                 // Terminate.
                 give_back(guard).await;
@@ -280,7 +299,12 @@ pub async fn serve(
             }
             None => {
                 give_back(guard).await;
-                return Err(shutdown_error());
+                client.set(ClientState::Idle, 0);
+                return Err(if client.is_killed() {
+                    killed()
+                } else {
+                    shutdown_error()
+                });
             }
             Some(Outcome::ClientGone(e)) => {
                 tracing::debug!(pool = %entry.name, error = %e, "client left mid-transaction");

@@ -52,20 +52,38 @@ pub enum Watched {
 pub trait Watchable: Future<Output = Outcome> + Unpin {
     /// The current sample.
     fn sample(&self) -> Watch;
+    /// The counters statistics are made of.
+    fn usage(&self) -> ((u64, u64), fed::Usage);
 }
 
 impl<M: fed::middleware::Middleware + Unpin> Watchable for fed::Relay<'_, M> {
     fn sample(&self) -> Watch {
         self.watch()
     }
+
+    fn usage(&self) -> ((u64, u64), fed::Usage) {
+        fed::Relay::usage(self)
+    }
 }
 
-/// Runs `relay` to its end, or until one of `limits` passes.
-pub async fn run<R: Watchable>(relay: &mut R, limits: &Limits) -> Watched {
-    let Some(shortest) = limits.shortest() else {
-        return Watched::Done(relay.await);
+/// How often a long-held server's statistics are reported.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs `relay` to its end, or until one of `limits` passes. With `meter`,
+/// what the relay does is added to the pool's stats every second (for
+/// session pooling, where a relay lasts as long as the client).
+pub async fn run<R: Watchable>(
+    relay: &mut R,
+    limits: &Limits,
+    mut meter: Option<(&mut crate::stats::Meter, &crate::stats::PoolStats)>,
+) -> Watched {
+    let shortest = match (limits.shortest(), meter.is_some()) {
+        (None, false) => return Watched::Done(relay.await),
+        (Some(s), false) => (s / 4).max(Duration::from_millis(5)),
+        (Some(s), true) => (s / 4).clamp(Duration::from_millis(5), REPORT_EVERY),
+        (None, true) => REPORT_EVERY,
     };
-    let mut tick = tokio::time::interval((shortest / 4).max(Duration::from_millis(5)));
+    let mut tick = tokio::time::interval(shortest);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = relay.sample();
     let mut since = Instant::now();
@@ -73,6 +91,10 @@ pub async fn run<R: Watchable>(relay: &mut R, limits: &Limits) -> Watched {
         tokio::select! {
             o = &mut *relay => return Watched::Done(o),
             _ = tick.tick() => {
+                if let Some((m, stats)) = meter.as_mut() {
+                    let (bytes, usage) = relay.usage();
+                    m.report(bytes, usage, stats);
+                }
                 let now = relay.sample();
                 // Waiting for the server counts from when the statement
                 // began (a ReadyForQuery ends it), however much it streams;

@@ -95,6 +95,8 @@ pub struct Conn {
     rbuf: BytesMut,
     out: OutQueue,
     max_message: usize,
+    bytes_read: u64,
+    bytes_written: u64,
 }
 
 impl Conn {
@@ -105,7 +107,14 @@ impl Conn {
             rbuf: BytesMut::new(),
             out: OutQueue::default(),
             max_message: DEFAULT_MAX_MESSAGE,
+            bytes_read: 0,
+            bytes_written: 0,
         }
+    }
+
+    /// Bytes read from and written to the socket so far (statistics).
+    pub fn bytes(&self) -> (u64, u64) {
+        (self.bytes_read, self.bytes_written)
     }
 
     /// Sets the largest message this connection accepts (tag and length
@@ -168,6 +177,7 @@ impl Conn {
             cx,
             &mut self.rbuf
         ))?;
+        self.bytes_read += n as u64;
         Poll::Ready(Ok(n))
     }
 
@@ -338,6 +348,7 @@ impl Conn {
                 return Poll::Ready(Err(Error::Io(std::io::ErrorKind::WriteZero.into())));
             }
             self.out.advance(n);
+            self.bytes_written += n as u64;
         }
         ready!(Pin::new(&mut self.stream).poll_flush(cx))?;
         Poll::Ready(Ok(()))

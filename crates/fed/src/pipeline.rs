@@ -17,6 +17,7 @@
 //! everything the server owed before it has been forwarded).
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -135,6 +136,36 @@ pub struct Pipeline {
     copy_end_sent: bool,
     copy_out: bool,
     desync: bool,
+    usage: Usage,
+    /// When the batch being answered began, and the transaction.
+    busy_since: Option<Instant>,
+    xact_since: Option<Instant>,
+}
+
+/// What a server has done, for statistics: counted as it goes, read as
+/// differences between two samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Batches answered (a Query, or extended-protocol messages up to Sync).
+    pub queries: u64,
+    /// Transactions ended (ReadyForQuery 'I'; an autocommit statement is one).
+    pub xacts: u64,
+    /// Time from a batch's first message to its ReadyForQuery, summed.
+    pub query_time: Duration,
+    /// Time from a transaction's first message to its ReadyForQuery 'I', summed.
+    pub xact_time: Duration,
+}
+
+impl Usage {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &Usage) -> Usage {
+        Usage {
+            queries: self.queries.saturating_sub(earlier.queries),
+            xacts: self.xacts.saturating_sub(earlier.xacts),
+            query_time: self.query_time.saturating_sub(earlier.query_time),
+            xact_time: self.xact_time.saturating_sub(earlier.xact_time),
+        }
+    }
 }
 
 impl Default for Pipeline {
@@ -151,6 +182,9 @@ impl Default for Pipeline {
             copy_end_sent: false,
             copy_out: false,
             desync: false,
+            usage: Usage::default(),
+            busy_since: None,
+            xact_since: None,
         }
     }
 }
@@ -179,6 +213,27 @@ impl Pipeline {
     /// FunctionCall or Sync) the next message sent belongs to.
     pub fn batch_sending(&self) -> u64 {
         self.batches_sent
+    }
+
+    /// What this server has done so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// A ReadyForQuery with nothing more owed: the batch, and with status
+    /// 'I' the transaction, is over.
+    fn count_ready(&mut self) {
+        let now = Instant::now();
+        if let Some(t) = self.busy_since.take() {
+            self.usage.queries += 1;
+            self.usage.query_time += now.saturating_duration_since(t);
+        }
+        if self.status == TxStatus::Idle
+            && let Some(t) = self.xact_since.take()
+        {
+            self.usage.xacts += 1;
+            self.usage.xact_time += now.saturating_duration_since(t);
+        }
     }
 
     /// The number of the batch the server is answering now.
@@ -230,6 +285,11 @@ impl Pipeline {
 
     #[inline]
     fn sent(&mut self, tag: u8, swallow: Swallow) {
+        if self.busy_since.is_none() {
+            let now = Instant::now();
+            self.busy_since = Some(now);
+            self.xact_since.get_or_insert(now);
+        }
         let pending = match tag {
             b'Q' => Pending::Query,
             b'F' => Pending::FunctionCall,
@@ -291,7 +351,11 @@ impl Pipeline {
                 self.copy_in = false;
                 self.copy_out = false;
                 self.batches_done += 1;
-                return self.pop(&[Pending::Query, Pending::Sync, Pending::FunctionCall]);
+                let swallowed = self.pop(&[Pending::Query, Pending::Sync, Pending::FunctionCall]);
+                if self.queue.is_empty() {
+                    self.count_ready();
+                }
+                return swallowed;
             }
             b'1' => return self.pop(&[Pending::Parse]),
             b'2' => return self.pop(&[Pending::Bind]),

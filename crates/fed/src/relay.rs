@@ -227,6 +227,12 @@ impl<'a, M: Middleware> Relay<'a, M> {
         self
     }
 
+    /// The client's socket byte counts (read, written) and what the server
+    /// has done, for statistics.
+    pub fn usage(&self) -> ((u64, u64), crate::Usage) {
+        (self.client.bytes(), self.pipeline.usage())
+    }
+
     /// What the relay waits for now, and how much the client has sent.
     pub fn watch(&self) -> Watch {
         let waiting = if self.pipeline.owes() || self.pipeline.in_copy_in() {

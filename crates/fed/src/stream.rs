@@ -56,6 +56,19 @@ impl Stream {
         }
     }
 
+    /// The remote address of a TCP connection; `None` for unix sockets.
+    pub fn peer_address(&self) -> Option<std::net::SocketAddr> {
+        let plain = match self {
+            Stream::Plain(p) => p,
+            Stream::TlsServer(t) => t.get_ref().0,
+            Stream::TlsClient(t) => t.get_ref().0,
+        };
+        match plain {
+            Plain::Tcp(s) => s.peer_addr().ok(),
+            Plain::Unix(_) => None,
+        }
+    }
+
     /// Takes the plain socket back out, for a TLS upgrade. `None` when the
     /// stream is already encrypted.
     pub fn into_plain(self) -> Option<Plain> {

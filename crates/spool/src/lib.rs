@@ -20,12 +20,16 @@
 
 mod error;
 mod guard;
+mod limit;
 mod pool;
 mod recipe;
 mod server;
+mod status;
 
 pub use error::{Error, Result, ServerError};
 pub use guard::Guard;
+pub use limit::Limit;
 pub use pool::{Counters, Options, Pool, Stats};
 pub use recipe::{Address, Recipe, ServerTls, TlsWhen};
 pub use server::{BackendKey, Params, Parts, Server, server_error};
+pub use status::{ServerState, ServerStatus};

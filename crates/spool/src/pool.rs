@@ -8,6 +8,7 @@
 //! at once with the connect error (naming the server) instead of hanging
 //! until their timeout, and new clients fail fast until the backoff expires.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,8 +20,10 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::guard::Guard;
+use crate::limit::Limit;
 use crate::recipe::Recipe;
 use crate::server::Server;
+use crate::status::{ServerState, ServerStatus};
 
 /// How a pool behaves; fixed for its lifetime (a reload that changes these
 /// builds a new pool).
@@ -54,6 +57,14 @@ pub struct Options {
     pub check_query: String,
     /// Waiter ordering.
     pub policy: rob::Policy,
+    /// Servers beyond `max_connections` for clients that waited longer than
+    /// `reserve_timeout` (PgBouncer's reserve pool).
+    pub reserve: usize,
+    /// How long a client waits before the reserve may be dialled for it.
+    pub reserve_timeout: Duration,
+    /// Ceilings shared with other pools (max_db_connections,
+    /// max_user_connections).
+    pub limits: Vec<Arc<Limit>>,
 }
 
 impl Default for Options {
@@ -72,6 +83,9 @@ impl Default for Options {
             check_delay: Some(Duration::from_secs(30)),
             check_query: ";".to_owned(),
             policy: rob::Policy::Fair,
+            reserve: 0,
+            reserve_timeout: Duration::from_secs(5),
+            limits: Vec::new(),
         }
     }
 }
@@ -135,6 +149,14 @@ pub struct Pool {
     maintain: Arc<Notify>,
     /// Counters.
     pub counters: Counters,
+    /// While true, acquisitions wait (PAUSE) and nothing is pre-warmed.
+    paused: tokio::sync::watch::Sender<bool>,
+    /// Notified whenever a server comes back or closes.
+    released: Notify,
+    /// Servers made before the current epoch close when they come back.
+    epoch: AtomicU64,
+    /// Every live server's status, by id.
+    servers: Mutex<HashMap<u64, Arc<ServerStatus>>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -166,7 +188,14 @@ impl Pool {
             draining: AtomicBool::new(false),
             maintain: Arc::new(Notify::new()),
             counters: Counters::default(),
+            paused: tokio::sync::watch::Sender::new(false),
+            released: Notify::new(),
+            epoch: AtomicU64::new(0),
+            servers: Mutex::new(HashMap::new()),
         });
+        for limit in &pool.opts.limits {
+            limit.join(&pool);
+        }
         tokio::spawn(maintain(Arc::downgrade(&pool), pool.maintain.clone()));
         pool
     }
@@ -200,34 +229,64 @@ impl Pool {
     /// in that instant goes back to the pool.
     pub async fn acquire(self: &Arc<Self>, ticket: &mut Ticket) -> Result<Guard> {
         let start = Instant::now();
+        let deadline = self.opts.acquire_timeout.map(|t| start + t);
+        let timed_out = || {
+            self.counters
+                .acquire_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+            Error::AcquireTimeout {
+                pool: self.opts.name.clone(),
+                waited: start.elapsed(),
+            }
+        };
         loop {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::Closed(self.opts.name.clone()));
             }
+            if *self.paused.borrow() {
+                let mut resumed = self.paused.subscribe();
+                let wait = resumed.wait_for(|paused| !paused);
+                match deadline {
+                    Some(d) => {
+                        if tokio::time::timeout_at(d, wait).await.is_err() {
+                            return Err(timed_out());
+                        }
+                    }
+                    None => {
+                        let _ = wait.await;
+                    }
+                }
+                continue;
+            }
             let server = match self.sched.acquire(ticket) {
                 Acquire::Ready(server) => server,
                 Acquire::Wait(waiting) => {
-                    if let Some(err) = self.grow() {
+                    if let Some(err) = self.grow(false) {
                         drop(waiting);
                         return Err(err);
                     }
-                    let handoff = match self.opts.acquire_timeout {
-                        Some(limit) => {
-                            let left = limit.saturating_sub(start.elapsed());
-                            match tokio::time::timeout(left, waiting).await {
-                                Ok(h) => h,
-                                Err(_) => {
-                                    self.counters
-                                        .acquire_timeouts
-                                        .fetch_add(1, Ordering::Relaxed);
-                                    return Err(Error::AcquireTimeout {
-                                        pool: self.opts.name.clone(),
-                                        waited: start.elapsed(),
-                                    });
-                                }
+                    tokio::pin!(waiting);
+                    // Past reserve_timeout, the reserve may be dialled for
+                    // this client.
+                    let mut early = None;
+                    if self.opts.reserve > 0 {
+                        let reserve_at = start + self.opts.reserve_timeout;
+                        let until = deadline.map_or(reserve_at, |d| d.min(reserve_at));
+                        match tokio::time::timeout_at(until, &mut waiting).await {
+                            Ok(h) => early = Some(h),
+                            Err(_) if deadline.is_none_or(|d| reserve_at < d) => {
+                                self.grow(true);
                             }
+                            Err(_) => {}
                         }
-                        None => waiting.await,
+                    }
+                    let handoff = match (early, deadline) {
+                        (Some(h), _) => h,
+                        (None, Some(d)) => match tokio::time::timeout_at(d, &mut waiting).await {
+                            Ok(h) => h,
+                            Err(_) => return Err(timed_out()),
+                        },
+                        (None, None) => waiting.await,
                     };
                     match handoff {
                         Ok(server) => server,
@@ -243,11 +302,13 @@ impl Pool {
             // Held by a guard during the check, which may run a query: if
             // this acquisition is dropped meanwhile, the guard gives the
             // server back (cleaned) instead of losing its slot.
+            server.status().set(ServerState::Tested);
             let mut guard = Guard::new(self.clone(), server);
             if !self.healthy(guard.server()).await {
                 guard.discard();
                 continue;
             }
+            guard.server_ref().status().set(ServerState::Active);
             ticket.used(guard.server_ref().id());
             self.counters.acquires.fetch_add(1, Ordering::Relaxed);
             self.counters
@@ -264,18 +325,17 @@ impl Pool {
             .saturating_duration_since(Instant::now())
     }
 
-    /// Starts a dial if a waiter could use one and the ceiling allows it.
-    /// Returns an error instead when no connection is alive and we are
-    /// backing off after a failure: the caller should not wait for nothing.
-    fn grow(self: &Arc<Self>) -> Option<Error> {
+    /// Starts a dial if a waiter could use one and the ceilings allow it
+    /// (`reserve`: the reserve pool may be used). Returns an error instead
+    /// when no connection is alive and we are backing off after a failure:
+    /// the caller should not wait for nothing.
+    fn grow(self: &Arc<Self>, reserve: bool) -> Option<Error> {
         let waiting = self.sched.waiting();
         let mut st = self.state.lock();
         let now = Instant::now();
-        if st.live + st.dialing < self.opts.max_connections && st.dialing < waiting {
+        if st.dialing < waiting && self.below_ceiling(&st, reserve) {
             if now >= st.next_dial {
-                st.dialing += 1;
-                drop(st);
-                self.spawn_dial();
+                self.start_dial(&mut st);
                 return None;
             }
             if st.live == 0
@@ -291,6 +351,40 @@ impl Pool {
         None
     }
 
+    fn below_ceiling(&self, st: &State, reserve: bool) -> bool {
+        let max = self.opts.max_connections + if reserve { self.opts.reserve } else { 0 };
+        st.live + st.dialing < max
+    }
+
+    /// Dials one more server if the shared ceilings have room. Called with
+    /// the state locked; when a ceiling is full, another pool's idle server
+    /// is closed in the background, which wakes this pool to try again.
+    fn start_dial(self: &Arc<Self>, st: &mut State) -> bool {
+        let mut taken = 0;
+        for limit in &self.opts.limits {
+            if !limit.try_take() {
+                break;
+            }
+            taken += 1;
+        }
+        if taken < self.opts.limits.len() {
+            for limit in &self.opts.limits[..taken] {
+                limit.undo_take();
+            }
+            let full = self.opts.limits[taken].clone();
+            let me = Arc::downgrade(self);
+            tokio::spawn(async move {
+                if let Some(me) = me.upgrade() {
+                    full.evict(&me);
+                }
+            });
+            return false;
+        }
+        st.dialing += 1;
+        self.spawn_dial();
+        true
+    }
+
     fn spawn_dial(self: &Arc<Self>) {
         let pool = self.clone();
         tokio::spawn(async move {
@@ -298,11 +392,17 @@ impl Pool {
             let mut st = pool.state.lock();
             st.dialing -= 1;
             match result {
-                Ok(server) => {
+                Ok(mut server) => {
                     st.live += 1;
                     st.backoff = Duration::ZERO;
                     st.last_error = None;
                     drop(st);
+                    if let Some(status) = Arc::get_mut(server.status_mut()) {
+                        status.epoch = pool.epoch.load(Ordering::Acquire);
+                    }
+                    pool.servers
+                        .lock()
+                        .insert(server.id(), server.status().clone());
                     pool.counters.connects.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(pool = %pool.opts.name, server = server.id(), "server connected");
                     if pool.closed.load(Ordering::Acquire) {
@@ -322,6 +422,7 @@ impl Pool {
                     st.last_error = Some(e.clone());
                     let nobody_alive = st.live == 0 && st.dialing == 0;
                     drop(st);
+                    pool.opts.limits.iter().for_each(|l| l.give_back());
                     pool.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(pool = %pool.opts.name, error = %e, "server connection failed");
                     if nobody_alive {
@@ -391,6 +492,7 @@ impl Pool {
         if server.is_broken()
             || !server.pipeline().is_idle()
             || expired
+            || server.status().epoch < self.epoch.load(Ordering::Acquire)
             || self.closed.load(Ordering::Acquire)
             || self.draining.load(Ordering::Acquire)
         {
@@ -398,12 +500,17 @@ impl Pool {
             return;
         }
         server.mark_idle();
+        server.status().set(ServerState::Idle);
         self.sched.release(server);
+        self.released.notify_waiters();
     }
 
     /// Closes a server and forgets it.
     pub(crate) fn close(&self, server: Server) {
         self.state.lock().live -= 1;
+        self.servers.lock().remove(&server.id());
+        self.opts.limits.iter().for_each(|l| l.give_back());
+        self.released.notify_waiters();
         self.counters.closes.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(pool = %self.opts.name, server = server.id(), "server closed");
         tokio::spawn(server.terminate());
@@ -431,6 +538,87 @@ impl Pool {
         for s in self.sched.take_idle(|_| true) {
             self.close(s);
         }
+    }
+
+    /// Stops handing out servers until [`Pool::resume`]: acquisitions wait
+    /// (up to their timeout) and nothing is pre-warmed.
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    /// Ends a [`Pool::pause`].
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+        self.maintain.notify_one();
+    }
+
+    /// Whether the pool is paused.
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Servers held by clients or being checked now.
+    pub fn busy(&self) -> usize {
+        let st = self.state.lock();
+        st.live.saturating_sub(self.sched.idle())
+    }
+
+    /// Waits until no server is held, then closes every idle one: what
+    /// PAUSE waits for before it answers. Call after [`Pool::pause`].
+    pub async fn quiesce(&self) {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            for s in self.sched.take_idle(|_| true) {
+                self.close(s);
+            }
+            let done = {
+                let st = self.state.lock();
+                st.live == 0 && st.dialing == 0
+            };
+            if done {
+                return;
+            }
+            released.await;
+        }
+    }
+
+    /// Closes every server once it is no longer in use, without failing
+    /// anyone (RECONNECT): idle ones now, held ones when they come back;
+    /// new servers can be dialled at once.
+    pub fn reconnect(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        for status in self.servers.lock().values() {
+            status.mark_close_needed();
+        }
+        for s in self.sched.take_idle(|_| true) {
+            self.close(s);
+        }
+        self.maintain.notify_one();
+    }
+
+    /// Every live server's status.
+    pub fn servers(&self) -> Vec<Arc<ServerStatus>> {
+        let mut all: Vec<_> = self.servers.lock().values().cloned().collect();
+        all.sort_by_key(|s| s.id);
+        all
+    }
+
+    /// Wakes the maintenance task (a shared ceiling has room again).
+    pub(crate) fn wake(&self) {
+        self.maintain.notify_one();
+    }
+
+    /// Closes one idle server, if any, to make room under a shared ceiling.
+    pub(crate) fn close_one_idle(&self) -> bool {
+        let mut one = true;
+        let victims = self.sched.take_idle(|_| std::mem::take(&mut one));
+        let any = !victims.is_empty();
+        for s in victims {
+            self.close(s);
+        }
+        any
     }
 
     /// Whether [`Pool::close_all`] was called.
@@ -468,14 +656,15 @@ impl Pool {
         // Pre-warm.
         if !self.is_closed() {
             let mut st = self.state.lock();
-            let min = if self.draining.load(Ordering::Acquire) {
+            let min = if self.draining.load(Ordering::Acquire) || self.is_paused() {
                 0
             } else {
                 self.opts.min_connections
             };
             while st.live + st.dialing < min && now >= st.next_dial {
-                st.dialing += 1;
-                self.spawn_dial();
+                if !self.start_dial(&mut st) {
+                    break;
+                }
             }
             if st.live + st.dialing < min {
                 next = next.min(
@@ -485,11 +674,9 @@ impl Pool {
                 );
             }
             // Waiters left behind by a failed dial while others are alive.
-            if self.sched.waiting() > st.dialing && st.live + st.dialing < self.opts.max_connections
-            {
+            if self.sched.waiting() > st.dialing && self.below_ceiling(&st, false) {
                 if now >= st.next_dial {
-                    st.dialing += 1;
-                    self.spawn_dial();
+                    self.start_dial(&mut st);
                 } else {
                     next = next.min(st.next_dial - now);
                 }

@@ -1,6 +1,7 @@
 //! One server connection: dialing, logging in, and the few conversations the
 //! pool itself has with a server (reset, health probe, parameter sync).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result, ServerError};
 use crate::recipe::{Address, Recipe, ServerTls, TlsWhen};
+use crate::status::ServerStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -58,6 +60,7 @@ pub struct Server {
     idle_since: Instant,
     served: bool,
     broken: bool,
+    status: Arc<ServerStatus>,
 }
 
 impl rob::Keyed for Server {
@@ -116,8 +119,16 @@ impl Server {
                 after: recipe.login_timeout,
             })??;
         let now = Instant::now();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let status = Arc::new(ServerStatus::new(
+            id,
+            key.pid,
+            conn.stream().local_address(),
+            conn.stream().is_tls(),
+        ));
         Ok(Server {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            status,
+            id,
             conn,
             pipeline: Pipeline::new(),
             key,
@@ -176,6 +187,15 @@ impl Server {
     /// Parameters the server reported.
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// What the admin console shows of it.
+    pub fn status(&self) -> &Arc<ServerStatus> {
+        &self.status
+    }
+
+    pub(crate) fn status_mut(&mut self) -> &mut Arc<ServerStatus> {
+        &mut self.status
     }
 
     /// Time since login.
@@ -280,7 +300,7 @@ impl Server {
     /// `value` when asked.
     async fn drain_keeping(
         &mut self,
-        mut value: Option<&mut Option<String>>,
+        mut value: Option<&mut Option<Vec<Option<String>>>>,
     ) -> Result<Option<ServerError>> {
         let mut first_error = None;
         loop {
@@ -336,7 +356,7 @@ impl Server {
                 }
                 b'D' => {
                     if let Some(v) = value.take() {
-                        *v = first_column(&msg.body);
+                        *v = row(&msg.body);
                     }
                 }
                 _ => {}
@@ -362,6 +382,50 @@ impl Server {
                 query: sql.as_bytes(),
             }
             .encode(b)
+        });
+        match self.drain_keeping(Some(&mut value)).await? {
+            None => Ok(value.and_then(|row| row.into_iter().next().flatten())),
+            Some(error) => Err(Error::Query {
+                addr: self.address.to_string(),
+                query: sql.to_owned(),
+                error,
+            }),
+        }
+    }
+
+    /// Runs `sql` with text parameters `params` ($1, $2, ...) through the
+    /// extended protocol, so values are never spliced into SQL text, and
+    /// returns its first row (`None` for no row). For lookups such as
+    /// PgBouncer's auth_query.
+    pub async fn query_row(
+        &mut self,
+        sql: &str,
+        params: &[&str],
+    ) -> Result<Option<Vec<Option<String>>>> {
+        let mut value = None;
+        self.statements.forget_unnamed();
+        let values: Vec<Option<&[u8]>> = params.iter().map(|p| Some(p.as_bytes())).collect();
+        self.send(|b| {
+            frontend::Parse {
+                statement: b"",
+                query: sql.as_bytes(),
+                param_types: fed::codec::Array::EMPTY,
+            }
+            .encode(b);
+            frontend::Bind {
+                portal: b"",
+                statement: b"",
+                param_formats: fed::codec::Array::EMPTY,
+                params: fed::codec::Array::from_slice(&values),
+                result_formats: fed::codec::Array::EMPTY,
+            }
+            .encode(b);
+            frontend::Execute {
+                portal: b"",
+                max_rows: 0,
+            }
+            .encode(b);
+            frontend::Sync {}.encode(b);
         });
         match self.drain_keeping(Some(&mut value)).await? {
             None => Ok(value),
@@ -559,10 +623,14 @@ async fn login(conn: &mut Conn, recipe: &Recipe) -> Result<(BackendKey, Params)>
 
 /// The first column of a DataRow body, as text (`None` when NULL or
 /// malformed).
-fn first_column(body: &[u8]) -> Option<String> {
+fn row(body: &[u8]) -> Option<Vec<Option<String>>> {
     let row = fed::messages::backend::DataRow::decode(body).ok()?;
-    let value = row.values.iter().next()??;
-    Some(String::from_utf8_lossy(value).into_owned())
+    Some(
+        row.values
+            .iter()
+            .map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned()))
+            .collect(),
+    )
 }
 
 /// The fields of an ErrorResponse body, for errors we pass on.
