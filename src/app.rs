@@ -58,20 +58,44 @@ impl Generation {
             .enumerate()
             .flat_map(|(b, s)| s.listen.iter().map(move |l| (l.addr.to_string(), b)))
             .collect();
+        // A pgbouncer route's ini is part of what the config says.
+        let json = format!("{}{:?}", config.to_json(false), router.bouncer_configs());
         Ok(Generation {
             router,
             tls,
             blocks,
             max_clients: config.servers.iter().map(|s| s.max_connections).collect(),
-            json: config.to_json(false),
+            json,
             global: config.global.clone(),
         })
     }
 }
 
+/// What the admin console asks of the process.
+#[derive(Debug)]
+pub enum Control {
+    /// Re-read the config; answers whether it is now in force.
+    Reload(tokio::sync::oneshot::Sender<bool>),
+}
+
+/// How to shut down (PgBouncer's SHUTDOWN variants and signals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownKind {
+    /// Close everything now.
+    Immediate,
+    /// Stop accepting; clients finish their transactions, then are closed
+    /// (SIGINT; pggat's SIGTERM for a Gatfile).
+    WaitForServers,
+    /// Stop accepting; wait until every client has left (PgBouncer's SIGTERM).
+    WaitForClients,
+}
+
 /// What every connection task shares.
 pub struct Shared {
     current: RwLock<Arc<Generation>>,
+    control: tokio::sync::mpsc::UnboundedSender<Control>,
+    control_rx: parking_lot::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Control>>>,
+    shutdown: tokio::sync::watch::Sender<Option<ShutdownKind>>,
     /// Client keys, for cancel requests.
     pub cancels: Arc<Cancels>,
     draining: CancellationToken,
@@ -87,6 +111,50 @@ impl Shared {
     /// The pools of the configuration in force.
     pub fn pools(&self) -> Vec<Arc<crate::route::PoolEntry>> {
         self.generation().router.pools()
+    }
+
+    /// Asks the process for something and waits for the answer; `None`
+    /// when nothing serves requests (a test without a reload loop).
+    pub async fn control<T>(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Control,
+    ) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.control.send(make(tx)).ok()?;
+        rx.await.ok()
+    }
+
+    /// Takes the receiving end of [`Shared::control`]: the reload loop's.
+    pub fn take_control(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Control>> {
+        self.control_rx.lock().take()
+    }
+
+    /// Asks the process to shut down (console SHUTDOWN).
+    pub fn request_shutdown(&self, kind: ShutdownKind) {
+        self.shutdown.send_replace(Some(kind));
+    }
+
+    /// Resolves with the first shutdown asked for.
+    pub async fn shutdown_requested(&self) -> ShutdownKind {
+        let mut rx = self.shutdown.subscribe();
+        loop {
+            if let Some(kind) = *rx.borrow_and_update() {
+                return kind;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// The loaded pgbouncer.ini at `path`, in the config in force.
+    pub fn bouncer(&self, path: &std::path::Path) -> Option<Arc<crate::pgbouncer::Bouncer>> {
+        self.generation().router.bouncer(path)
+    }
+
+    /// The pools made from the pgbouncer.ini at `path`.
+    pub fn bouncer_pools(&self, path: &std::path::Path) -> Vec<Arc<crate::route::PoolEntry>> {
+        self.generation().router.bouncer_pools(path)
     }
 
     /// Whether shutdown has begun.
@@ -293,13 +361,32 @@ impl Running {
     /// Stops accepting, lets clients finish up to the shutdown timeout, then
     /// closes the rest and the pools.
     pub async fn shutdown(self) {
+        self.shutdown_as(ShutdownKind::WaitForServers, std::future::pending())
+            .await;
+    }
+
+    /// Shuts down as `kind` says; `hurry` resolving (a second signal) closes
+    /// everything at once.
+    pub async fn shutdown_as(
+        self,
+        kind: ShutdownKind,
+        hurry: impl std::future::Future<Output = ()>,
+    ) {
         self.stop_accepting.cancel();
-        self.shared.draining.cancel();
+        if kind != ShutdownKind::WaitForClients {
+            self.shared.draining.cancel();
+        }
         self.tracker.close();
-        if tokio::time::timeout(self.shutdown_timeout, self.tracker.wait())
-            .await
-            .is_err()
-        {
+        let limit = match kind {
+            ShutdownKind::Immediate => Duration::ZERO,
+            _ => self.shutdown_timeout,
+        };
+        let waited = tokio::select! {
+            r = tokio::time::timeout(limit, self.tracker.wait()) => r.is_ok(),
+            _ = hurry => false,
+        };
+        if !waited {
+            self.shared.draining.cancel();
             tracing::info!(
                 remaining = self.tracker.len(),
                 "shutdown timeout reached; closing remaining clients"
@@ -354,8 +441,12 @@ pub async fn start(config: &gat::Config) -> Result<Running, StartError> {
         listeners.push((listen.addr.to_string(), bind(listen).await?));
     }
 
+    let (control, control_rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         current: RwLock::new(Arc::new(generation)),
+        control,
+        control_rx: parking_lot::Mutex::new(Some(control_rx)),
+        shutdown: tokio::sync::watch::Sender::new(None),
         cancels: Arc::new(Cancels::default()),
         draining: CancellationToken::new(),
         deadline: CancellationToken::new(),

@@ -29,6 +29,7 @@ pub mod errors;
 pub mod hybrid;
 pub mod listener;
 pub mod params;
+pub mod pgbouncer;
 pub mod reload;
 pub mod route;
 pub mod session;

@@ -43,6 +43,31 @@ enum Command {
         #[arg(long)]
         pretty: bool,
     },
+    /// Serve clients as PgBouncer would with this pgbouncer.ini (a drop-in
+    /// replacement: databases, users, auth_file, auth_query, the admin
+    /// console). SIGHUP reloads it; SIGINT waits for servers, SIGTERM for
+    /// clients, as PgBouncer.
+    Pgbouncer {
+        /// The pgbouncer.ini.
+        file: PathBuf,
+        /// PgBouncer's daemon mode: refused (run pggat under a service manager).
+        #[arg(short = 'd', long = "daemon")]
+        daemon: bool,
+        /// PgBouncer's online restart: refused (pggat listens with
+        /// SO_REUSEPORT; start the new process beside the old one).
+        #[arg(short = 'R', long = "reboot")]
+        reboot: bool,
+        /// Log only warnings and errors.
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Log more (repeat for more still).
+        #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+        verbose: u8,
+        /// PgBouncer's switch to another OS user: refused (let the service
+        /// manager start pggat as that user).
+        #[arg(short = 'u', long = "user")]
+        user: Option<String>,
+    },
     /// Start a throwaway PostgreSQL cluster with pggat in front of it.
     Demo {
         /// Port pggat listens on.
@@ -53,7 +78,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let level = match &cli.command {
+        Command::Pgbouncer { quiet: true, .. } => "warn",
+        Command::Pgbouncer { verbose: 1, .. } => "debug",
+        Command::Pgbouncer { verbose: 2.., .. } => "trace",
+        _ => "info",
+    };
+    init_logging(level);
     match cli.command {
         Command::Validate { config } => match gat::load(&config) {
             Ok(_) => {
@@ -93,19 +124,50 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(async {
-                let mut running = match pggat::app::start(&config).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                pggat::reload::serve(&mut running, &path, watch).await;
-                tracing::info!("shutting down");
-                running.shutdown().await;
-                ExitCode::SUCCESS
-            })
+            serve(rt, &config, &pggat::reload::Source::Gatfile(path), watch)
+        }
+        Command::Pgbouncer {
+            file,
+            daemon,
+            reboot,
+            user,
+            ..
+        } => {
+            let refused = if daemon {
+                Some(
+                    "-d/--daemon is not supported: run pggat in the foreground under a service manager (systemd, a container)",
+                )
+            } else if reboot {
+                Some(
+                    "-R/--reboot is not supported: pggat listens with SO_REUSEPORT, so start the new process beside the old one, then send the old one SIGTERM",
+                )
+            } else if user.is_some() {
+                Some(
+                    "-u/--user is not supported: have the service manager start pggat as that user",
+                )
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                eprintln!("{why}");
+                return ExitCode::FAILURE;
+            }
+            let source = pggat::reload::Source::Pgbouncer(file);
+            let config = match source.load() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let rt = match runtime(None) {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            serve(rt, &config, &source, false)
         }
         Command::Demo { port } => {
             let rt = match runtime(None) {
@@ -126,6 +188,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Starts serving `config` and runs until shut down.
+fn serve(
+    rt: tokio::runtime::Runtime,
+    config: &gat::Config,
+    source: &pggat::reload::Source,
+    watch: bool,
+) -> ExitCode {
+    rt.block_on(async {
+        let running = match pggat::app::start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        pggat::reload::serve(running, source, watch).await;
+        ExitCode::SUCCESS
+    })
+}
+
 fn runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
     let mut b = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = threads {
@@ -134,11 +216,11 @@ fn runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
     b.enable_all().build()
 }
 
-fn init_logging() {
+fn init_logging(level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PGGAT_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -94,6 +94,14 @@ pub enum AuthPlan {
     Check(Arc<auth::PreparedSecret>, Option<auth::Method>),
 }
 
+/// What routing decided.
+pub enum Routed {
+    /// A pool of the Gatfile.
+    Pool(Resolved),
+    /// A `pgbouncer` route: the ini decides (see [`crate::pgbouncer`]).
+    Bouncer(Arc<crate::pgbouncer::Bouncer>),
+}
+
 /// Where a client goes.
 pub struct Resolved {
     /// Its pool.
@@ -154,6 +162,8 @@ pub struct Router {
     /// Pools carried over from the previous config.
     kept: usize,
     secrets: Mutex<HashMap<(String, String), Arc<auth::PreparedSecret>>>,
+    /// The pgbouncer.ini of each `pgbouncer` route, by path.
+    bouncers: HashMap<std::path::PathBuf, Arc<crate::pgbouncer::Bouncer>>,
 }
 
 impl Router {
@@ -198,12 +208,25 @@ impl Router {
                 }
             }
         }
+        let mut bouncers = HashMap::new();
+        for route in config.servers.iter().flat_map(|s| &s.routes) {
+            if let gat::Handler::Pgbouncer(path) = &route.handler
+                && !bouncers.contains_key(path)
+            {
+                let before = previous.and_then(|p| p.bouncers.get(path));
+                let b = crate::pgbouncer::Bouncer::load(path, before.map(|b| b.as_ref()))?;
+                bouncers.insert(path.clone(), Arc::new(b));
+            }
+        }
         let carried: HashMap<PoolKey, Arc<PoolEntry>> = previous
             .map(|p| {
                 p.pools
                     .lock()
                     .iter()
-                    .filter(|((key, _, _), _)| pool_routes.values().any(|r| r.key == *key))
+                    .filter(|(whole, entry)| {
+                        pool_routes.values().any(|r| r.key == whole.0)
+                            || bouncers.values().any(|b| b.keeps(whole, entry))
+                    })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             })
@@ -214,6 +237,7 @@ impl Router {
             pools: Mutex::new(carried),
             pool_routes,
             secrets: Mutex::new(HashMap::new()),
+            bouncers,
         };
         for (b, block) in router.blocks.iter().enumerate() {
             for (r, route) in block.iter().enumerate() {
@@ -236,6 +260,51 @@ impl Router {
         Ok(router)
     }
 
+    /// Every loaded pgbouncer.ini, for change detection.
+    pub fn bouncer_configs(&self) -> Vec<&gat::pgbouncer::PgBouncer> {
+        let mut v: Vec<_> = self.bouncers.values().map(|b| &b.config).collect();
+        v.sort_by(|a, b| a.path.cmp(&b.path));
+        v
+    }
+
+    /// The loaded pgbouncer.ini at `path`.
+    pub fn bouncer(&self, path: &std::path::Path) -> Option<Arc<crate::pgbouncer::Bouncer>> {
+        self.bouncers.get(path).cloned()
+    }
+
+    /// The client pools made from the pgbouncer.ini at `path` (auth_query's
+    /// own pools left out), by database and user.
+    pub fn bouncer_pools(&self, path: &std::path::Path) -> Vec<Arc<PoolEntry>> {
+        let prefix = crate::pgbouncer::key_prefix(path);
+        let mut pools: Vec<Arc<PoolEntry>> = self
+            .pools
+            .lock()
+            .iter()
+            .filter(|((key, _, _), p)| key.starts_with(&prefix) && !p.database.ends_with("@auth"))
+            .map(|(_, p)| p.clone())
+            .collect();
+        pools.sort_by(|a, b| (&a.database, &a.user).cmp(&(&b.database, &b.user)));
+        pools
+    }
+
+    /// The pool a pgbouncer.ini describes, made on first use.
+    pub(crate) fn pgbouncer_pool(
+        &self,
+        spec: &crate::pgbouncer::PoolSpec,
+    ) -> Result<Arc<PoolEntry>, ClientError> {
+        let user = spec.pool.username.clone().unwrap_or_default();
+        let db = spec.pool.database.clone().unwrap_or_default();
+        let key = (spec.key.clone(), user.clone(), db.clone());
+        if let Some(p) = self.pools.lock().get(&key) {
+            return Ok(p.clone());
+        }
+        let server = ServerAt::new(&spec.pool, &spec.pool.address).map_err(|e| {
+            ClientError::fatal(SqlState::CONFIG_FILE_ERROR, format!("server TLS: {e}"))
+        })?;
+        let entry = Arc::new(build_pool(&spec.pool, &user, &db, &[server], &spec.extras));
+        Ok(self.pools.lock().entry(key).or_insert(entry).clone())
+    }
+
     /// How many pools were carried over from the previous config.
     pub fn kept(&self) -> usize {
         self.kept
@@ -255,7 +324,7 @@ impl Router {
         startup: &Startup,
         tls: bool,
         local_address: &str,
-    ) -> Result<Resolved, ClientError> {
+    ) -> Result<Routed, ClientError> {
         let routes = self
             .blocks
             .get(block)
@@ -325,11 +394,14 @@ impl Router {
                         message.clone(),
                     ));
                 }
-                gat::Handler::Pgbouncer(_) => {
-                    return Err(ClientError::fatal(
-                        SqlState::FEATURE_NOT_SUPPORTED,
-                        "the pgbouncer handler is not supported by this version of pggat",
-                    ));
+                gat::Handler::Pgbouncer(path) => {
+                    let bouncer = self.bouncers.get(path).cloned().ok_or_else(|| {
+                        ClientError::fatal(
+                            SqlState::CONFIG_FILE_ERROR,
+                            format!("{} is not loaded", path.display()),
+                        )
+                    })?;
+                    return Ok(Routed::Bouncer(bouncer));
                 }
                 gat::Handler::Pool(p) => {
                     let server_user = p.username.as_deref().unwrap_or(&user);
@@ -347,7 +419,7 @@ impl Router {
                         })?;
                         AuthPlan::Check(self.prepared(&startup.user, secret), method)
                     };
-                    return Ok(Resolved { pool, auth, params });
+                    return Ok(Routed::Pool(Resolved { pool, auth, params }));
                 }
             }
         }
@@ -358,7 +430,7 @@ impl Router {
         .with_hint("no pggat route matches this user and database"))
     }
 
-    fn prepared(&self, user: &str, secret: &str) -> Arc<auth::PreparedSecret> {
+    pub(crate) fn prepared(&self, user: &str, secret: &str) -> Arc<auth::PreparedSecret> {
         let key = (user.to_owned(), secret.to_owned());
         if let Some(p) = self.secrets.lock().get(&key) {
             return p.clone();
@@ -406,7 +478,7 @@ pub(crate) fn at(span: &gat::Span) -> String {
 /// A configured secret: a hash or verifier when it parses as one, else a
 /// plain password (secrets are validated at load, so this never hides an
 /// error).
-fn secret_of(secret: &str) -> auth::Secret {
+pub(crate) fn secret_of(secret: &str) -> auth::Secret {
     auth::Secret::parse(secret).unwrap_or_else(|_| auth::Secret::Plain(secret.to_owned()))
 }
 

@@ -19,7 +19,8 @@ use crate::cancel::Registration;
 use crate::client::startup::Startup;
 use crate::clients::{ClientInfo, ClientState};
 use crate::errors::ClientError;
-use crate::route::{AuthPlan, PoolEntry, PoolMode};
+use crate::pgbouncer::Target;
+use crate::route::{AuthPlan, PoolEntry, PoolMode, Routed};
 
 /// How long a client may take from connecting to being authenticated
 /// (PostgreSQL's authentication_timeout default).
@@ -49,29 +50,43 @@ async fn serve(
     generation: &Generation,
     block: usize,
 ) -> Result<(), ClientError> {
-    let resolved = generation.router.resolve(
+    let routed = generation.router.resolve(
         block,
         startup,
         conn.stream().is_tls(),
         &conn.stream().local_address().unwrap_or_default(),
     )?;
-    if let AuthPlan::Check(secret, method) = &resolved.auth {
-        let key = tokio::time::timeout(
-            STARTUP_TIMEOUT,
-            Box::pin(crate::client::auth::authenticate(
-                conn,
-                &startup.user,
-                secret,
-                *method,
-            )),
-        )
-        .await
-        .map_err(|_| {
-            ClientError::fatal(SqlState::CONNECTION_FAILURE, "authentication timed out")
-        })??;
-        if let Some(key) = key {
-            resolved.pool.offer_client_key(&key);
+    // A pgbouncer.ini client counts against max_client_conn while here.
+    let (resolved, _counted) = match routed {
+        Routed::Pool(r) => (r, None),
+        Routed::Bouncer(b) => {
+            let (target, counted) =
+                Box::pin(b.resolve(&generation.router, startup, conn.stream())).await?;
+            match target {
+                Target::Pool(r) => {
+                    if b.is_paused(&r.pool.database) {
+                        r.pool.pool.pause();
+                    }
+                    (r, Some(counted))
+                }
+                Target::Console { auth, role } => {
+                    check(conn, startup, &auth).await?;
+                    backend::Authentication::Ok.encode(conn.out());
+                    let registration = shared.cancels.register();
+                    return Box::pin(crate::pgbouncer::console::serve(
+                        conn,
+                        b,
+                        role,
+                        shared,
+                        registration.key(),
+                    ))
+                    .await;
+                }
+            }
         }
+    };
+    if let Some(key) = check(conn, startup, &resolved.auth).await? {
+        resolved.pool.offer_client_key(&key);
     }
     backend::Authentication::Ok.encode(conn.out());
     let registration = shared.cancels.register();
@@ -113,6 +128,29 @@ async fn serve(
             .await
         }
     }
+}
+
+/// Checks the client's password as `auth` says; the SCRAM ClientKey it
+/// proved, if any.
+async fn check(
+    conn: &mut Conn,
+    startup: &Startup,
+    auth: &AuthPlan,
+) -> Result<Option<auth::ClientKey>, ClientError> {
+    let AuthPlan::Check(secret, method) = auth else {
+        return Ok(None);
+    };
+    tokio::time::timeout(
+        STARTUP_TIMEOUT,
+        Box::pin(crate::client::auth::authenticate(
+            conn,
+            &startup.user,
+            secret,
+            *method,
+        )),
+    )
+    .await
+    .map_err(|_| ClientError::fatal(SqlState::CONNECTION_FAILURE, "authentication timed out"))?
 }
 
 /// Session pooling. See the module docs.

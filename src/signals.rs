@@ -1,18 +1,60 @@
 //! Process signals.
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// Which stop signal arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT.
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+/// SIGINT and SIGTERM, listened to for the life of the process.
+pub struct StopSignals {
+    term: Option<Signal>,
+    int: Option<Signal>,
+}
+
+impl StopSignals {
+    /// Starts listening.
+    pub fn new() -> StopSignals {
+        StopSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next stop signal. Without handlers, waits forever rather than
+    /// stop at once.
+    pub async fn recv(&mut self) -> Stop {
+        let term = async {
+            match self.term.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let int = async {
+            match self.int.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(()) = term => Stop::Terminate,
+            Some(()) = int => Stop::Interrupt,
+        }
+    }
+}
+
+impl Default for StopSignals {
+    fn default() -> StopSignals {
+        StopSignals::new()
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers, wait forever rather than exit at once.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    StopSignals::new().recv().await;
 }

@@ -71,6 +71,9 @@ pub async fn serve(
     let limits = entry.limits();
     loop {
         conn.flush().await.map_err(|_| gone())?;
+        // Counted from here: the transaction's first message is read before
+        // a server is held.
+        let bytes_before = conn.bytes();
         let next = tokio::select! {
             n = next(conn, &mut statements, &entry.known, entry.statements) => n,
             _ = crate::watchdog::after(limits.client_idle) => {
@@ -180,7 +183,7 @@ pub async fn serve(
                 .then(|| (settings.clone(), statements.clone()));
             let outcome = {
                 let parts = guard.server().parts();
-                let mut meter = crate::stats::Meter::start(conn.bytes(), parts.pipeline.usage());
+                let mut meter = crate::stats::Meter::start(bytes_before, parts.pipeline.usage());
                 let mw = (
                     Unterminate,
                     Ps::new(

@@ -11,6 +11,7 @@ mod differential;
 mod drivers;
 mod hybrid;
 mod outage;
+mod pgbouncer;
 mod reload;
 mod replicas;
 mod session;

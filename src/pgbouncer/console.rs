@@ -1,0 +1,521 @@
+//! The admin console: the virtual database `pgbouncer`, answering PgBouncer's
+//! commands over the simple query protocol with PgBouncer's tags, errors and
+//! columns (see [`super::show`]).
+//!
+//! Errors are ERROR 08P01 followed by ReadyForQuery, as PgBouncer sends them,
+//! and the connection stays open. `stats_users` may run SHOW; everything else
+//! needs `admin_users`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use fed::Conn;
+use fed::messages::backend;
+use fed::sqlstate::SqlState;
+
+use super::show::{self, Table};
+use super::{Bouncer, CONSOLE_DB, PauseKind, Role};
+use crate::app::{Control, Shared, ShutdownKind};
+use crate::errors::ClientError;
+use crate::route::PoolEntry;
+
+/// Parameters the console reports at startup, as PgBouncer's.
+const WELCOME: &[(&str, &str)] = &[
+    ("server_version", "1.24.1/bouncer"),
+    ("client_encoding", "UTF8"),
+    ("server_encoding", "UTF8"),
+    ("DateStyle", "ISO"),
+    ("TimeZone", "GMT"),
+    ("standard_conforming_strings", "on"),
+    ("is_superuser", "on"),
+];
+
+/// Settings a console client may SHOW or SET without effect (drivers send them).
+const FAKE_PARAMS: &[(&str, &str)] = &[
+    ("client_encoding", "UTF-8"),
+    ("default_transaction_isolation", "read committed"),
+    ("standard_conforming_strings", "on"),
+    ("datestyle", "ISO"),
+    ("timezone", "GMT"),
+    ("extra_float_digits", "2"),
+];
+
+const HELP: &str = "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n\tSHOW LISTS|MEM|STATE\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n\tSET key = arg\n\tRELOAD\n\tPAUSE [<db>]\n\tRESUME [<db>]\n\tDISABLE <db>\n\tENABLE <db>\n\tRECONNECT [<db>]\n\tKILL [<db>]\n\tSUSPEND\n\tSHUTDOWN\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS";
+
+/// Serves a logged-in console client until it leaves.
+pub async fn serve(
+    conn: &mut Conn,
+    bouncer: Arc<Bouncer>,
+    role: Role,
+    shared: &Shared,
+    key: (i32, i32),
+) -> Result<(), ClientError> {
+    let console = bouncer.state.console_clients.clone();
+    console.fetch_add(1, Ordering::AcqRel);
+    let _leave = scopeguard(move || {
+        console.fetch_sub(1, Ordering::AcqRel);
+    });
+    for (name, value) in WELCOME {
+        backend::ParameterStatus {
+            name: name.as_bytes(),
+            value: value.as_bytes(),
+        }
+        .encode(conn.out());
+    }
+    backend::BackendKeyData {
+        process_id: key.0,
+        secret_key: key.1,
+    }
+    .encode(conn.out());
+    backend::ReadyForQuery { status: b'I' }.encode(conn.out());
+    loop {
+        conn.flush().await.map_err(|_| crate::session::gone())?;
+        let msg = match conn.read().await {
+            Ok(m) => m,
+            Err(_) => return Ok(()),
+        };
+        match msg.tag {
+            b'X' => return Ok(()),
+            b'Q' => {
+                let text = fed::messages::frontend::Query::decode(&msg.body)
+                    .map(|q| String::from_utf8_lossy(q.query).into_owned())
+                    .unwrap_or_default();
+                let bouncer = shared
+                    .bouncer(&bouncer.config.path)
+                    .unwrap_or(bouncer.clone());
+                match run(&text, &bouncer, role, shared, conn).await {
+                    Ok(Done::Answered) => {}
+                    Ok(Done::Silent) => continue,
+                    Err(message) => error(conn, &message),
+                }
+                backend::ReadyForQuery { status: b'I' }.encode(conn.out());
+            }
+            b'P' | b'B' | b'E' | b'D' | b'S' | b'H' | b'C' => {
+                return Err(ClientError::fatal(
+                    SqlState::FEATURE_NOT_SUPPORTED,
+                    "extended query protocol not supported by admin console",
+                ));
+            }
+            other => {
+                return Err(ClientError::fatal(
+                    SqlState::PROTOCOL_VIOLATION,
+                    format!(
+                        "unsupported packet type for admin console: {}",
+                        other as char
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn error(conn: &mut Conn, message: &str) {
+    let code = if message.starts_with("RELOAD failed") {
+        SqlState::CONFIG_FILE_ERROR
+    } else {
+        SqlState::PROTOCOL_VIOLATION
+    };
+    ClientError::error(code, message.to_owned()).encode(conn.out());
+}
+
+/// Calls `f` when dropped.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
+enum Done {
+    /// A response (without ReadyForQuery) was written.
+    Answered,
+    /// Nothing more is sent (SHUTDOWN: the process is going away).
+    Silent,
+}
+
+/// A parsed command: up to two words, or `SET key = value`.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Words(String, Option<String>),
+    Set(String, String),
+}
+
+/// PgBouncer's grammar: `WORD [WORD]` or `SET WORD (=|TO) (WORD|'string')`,
+/// optionally ended by `;`. Words may be double-quoted.
+fn parse(text: &str) -> Option<Command> {
+    let body = text.trim();
+    let body = body.strip_suffix(';').unwrap_or(body).trim_end();
+    let mut tokens = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let (token, after) = if let Some(q) = rest.strip_prefix('"') {
+            let (word, after) = quoted(q, '"')?;
+            (word, after)
+        } else if let Some(q) = rest.strip_prefix('\'') {
+            let (word, after) = quoted(q, '\'')?;
+            (word, after)
+        } else if let Some(after) = rest.strip_prefix('=') {
+            ("=".to_owned(), after)
+        } else {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '=')
+                .unwrap_or(rest.len());
+            (rest[..end].to_owned(), &rest[end..])
+        };
+        tokens.push(token);
+        rest = after;
+    }
+    match tokens.as_slice() {
+        [set, key, op, value]
+            if set.eq_ignore_ascii_case("set") && (op == "=" || op.eq_ignore_ascii_case("to")) =>
+        {
+            Some(Command::Set(key.clone(), value.clone()))
+        }
+        [cmd] => Some(Command::Words(cmd.to_ascii_lowercase(), None)),
+        [cmd, arg] if arg != "=" => {
+            Some(Command::Words(cmd.to_ascii_lowercase(), Some(arg.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// The inside of a quoted token, with doubled quotes unescaped, and what follows.
+fn quoted(text: &str, q: char) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == q {
+            if text[i + 1..].starts_with(q) {
+                out.push(q);
+                chars.next();
+                continue;
+            }
+            return Some((out, &text[i + 1..]));
+        }
+        out.push(c);
+    }
+    None
+}
+
+async fn run(
+    text: &str,
+    b: &Arc<Bouncer>,
+    role: Role,
+    shared: &Shared,
+    conn: &mut Conn,
+) -> Result<Done, String> {
+    let invalid = || format!("invalid command '{text}', use SHOW HELP;");
+    let command = parse(text).ok_or_else(invalid)?;
+    let pools = shared.bouncer_pools(&b.config.path);
+    let admin = || {
+        if role == Role::Admin {
+            Ok(())
+        } else {
+            Err("admin access needed".to_owned())
+        }
+    };
+    let out = conn.out();
+    match command {
+        Command::Set(key, value) => {
+            if FAKE_PARAMS
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(&key))
+            {
+                notice(out, "SET ignored");
+                tag(out, "SET");
+                return Ok(Done::Answered);
+            }
+            admin()?;
+            set(b, shared, &key, &value).await?;
+            tag(out, &format!("SET {key}={value}"));
+        }
+        Command::Words(cmd, arg) => match (cmd.as_str(), arg) {
+            ("show" | "select", Some(what)) => {
+                let what = what.to_ascii_lowercase();
+                if let Some((name, value)) = FAKE_PARAMS.iter().find(|(k, _)| *k == what) {
+                    let mut t = Table::text(&[name]);
+                    t.row(vec![Some((*value).to_owned())]);
+                    t.encode(out);
+                    return Ok(Done::Answered);
+                }
+                let table = match what.as_str() {
+                    "help" => {
+                        backend::NoticeResponse::encode_parts(
+                            out,
+                            fed::messages::Severity::Notice,
+                            SqlState::SUCCESSFUL_COMPLETION,
+                            "Console usage",
+                            Some(HELP),
+                            None,
+                        );
+                        tag(out, "SHOW");
+                        return Ok(Done::Answered);
+                    }
+                    "pools" => show::pools(b, &pools),
+                    "stats" => show::stats(b, &pools),
+                    "stats_totals" => show::stats_totals(&pools),
+                    "stats_averages" => show::stats_averages(b, &pools),
+                    "totals" => show::totals(b, &pools),
+                    "clients" => show::clients(&pools),
+                    "servers" => show::servers(&pools),
+                    "databases" => show::databases(b, &pools),
+                    "users" => show::users(b, &pools),
+                    "config" => show::config(b),
+                    "lists" => show::lists(b, &pools),
+                    "mem" => show::mem(&pools),
+                    "version" => show::version(),
+                    "state" => show::state(b),
+                    _ => return Err(invalid()),
+                };
+                table.encode(out);
+            }
+            ("pause", db) => {
+                admin()?;
+                pause(b, &pools, db.as_deref()).await?;
+                tag(conn.out(), "PAUSE");
+            }
+            ("suspend", None) => {
+                admin()?;
+                let mut all = b.state.pause_all.lock();
+                if all.is_some() {
+                    return Err("already suspended/paused".into());
+                }
+                if !b.state.paused.lock().is_empty() {
+                    return Err("cannot suspend with paused databases".into());
+                }
+                *all = Some(PauseKind::Suspend);
+                pools.iter().for_each(|p| p.pool.pause());
+                tag(out, "SUSPEND");
+            }
+            ("resume", db) => {
+                admin()?;
+                match db {
+                    None => {
+                        if b.state.pause_all.lock().take().is_none() {
+                            return Err("pooler is not paused/suspended".into());
+                        }
+                        let paused = b.state.paused.lock().clone();
+                        for p in pools.iter().filter(|p| !paused.contains(&p.database)) {
+                            p.pool.resume();
+                        }
+                    }
+                    Some(db) => {
+                        known(b, &db)?;
+                        if !b.state.paused.lock().remove(&db) {
+                            return Err(format!("database {db} is not paused"));
+                        }
+                        if b.state.pause_all.lock().is_none() {
+                            pools
+                                .iter()
+                                .filter(|p| p.database == db)
+                                .for_each(|p| p.pool.resume());
+                        }
+                    }
+                }
+                tag(out, "RESUME");
+            }
+            ("kill", db) => {
+                admin()?;
+                if b.state.pause_all.lock().is_some() {
+                    return Err("already suspended/paused".into());
+                }
+                let targets: Vec<&Arc<PoolEntry>> = match &db {
+                    Some(db) => {
+                        not_console(db, "kill")?;
+                        known(b, db)?;
+                        b.state.paused.lock().insert(db.clone());
+                        pools.iter().filter(|p| &p.database == db).collect()
+                    }
+                    None => {
+                        let mut paused = b.state.paused.lock();
+                        for p in &pools {
+                            paused.insert(p.database.clone());
+                        }
+                        pools.iter().collect()
+                    }
+                };
+                for p in targets {
+                    p.pool.pause();
+                    p.clients.all().iter().for_each(|c| c.kill());
+                    p.pool.reconnect();
+                }
+                tag(out, "KILL");
+            }
+            ("reconnect", db) => {
+                admin()?;
+                if let Some(db) = &db {
+                    not_console(db, "reconnect")?;
+                    known(b, db)?;
+                }
+                pools
+                    .iter()
+                    .filter(|p| db.as_ref().is_none_or(|d| &p.database == d))
+                    .for_each(|p| p.pool.reconnect());
+                tag(out, "RECONNECT");
+            }
+            ("disable" | "enable", db) => {
+                admin()?;
+                let db = db.ok_or("a database is required")?;
+                not_console(&db, &cmd)?;
+                known(b, &db)?;
+                if cmd == "disable" {
+                    b.state.disabled.lock().insert(db);
+                    tag(out, "DISABLE");
+                } else {
+                    b.state.disabled.lock().remove(&db);
+                    tag(out, "ENABLE");
+                }
+            }
+            ("reload", None) => {
+                admin()?;
+                if !shared.control(Control::Reload).await.unwrap_or(false) {
+                    return Err("RELOAD failed, see logs for additional details".into());
+                }
+                tag(conn.out(), "RELOAD");
+            }
+            ("shutdown", arg) => {
+                admin()?;
+                let kind = match arg.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                    None => ShutdownKind::Immediate,
+                    Some("wait_for_servers") => ShutdownKind::WaitForServers,
+                    Some("wait_for_clients") => ShutdownKind::WaitForClients,
+                    Some(_) => return Err(invalid()),
+                };
+                shared.request_shutdown(kind);
+                if kind == ShutdownKind::Immediate {
+                    return Ok(Done::Silent);
+                }
+                tag(out, "SHUTDOWN");
+            }
+            _ => return Err(invalid()),
+        },
+    }
+    Ok(Done::Answered)
+}
+
+fn tag(out: &mut bytes::BytesMut, tag: &str) {
+    backend::CommandComplete {
+        tag: tag.as_bytes(),
+    }
+    .encode(out);
+}
+
+fn notice(out: &mut bytes::BytesMut, message: &str) {
+    backend::NoticeResponse::encode_parts(
+        out,
+        fed::messages::Severity::Notice,
+        SqlState::SUCCESSFUL_COMPLETION,
+        message,
+        None,
+        None,
+    );
+}
+
+fn not_console(db: &str, what: &str) -> Result<(), String> {
+    if db == CONSOLE_DB {
+        return Err(format!("cannot {what} admin db: {db}"));
+    }
+    Ok(())
+}
+
+fn known(b: &Bouncer, db: &str) -> Result<(), String> {
+    if b.config.database(db).is_none() {
+        return Err(format!("no such database: {db}"));
+    }
+    Ok(())
+}
+
+/// PAUSE [db]: new transactions wait; answered once every server of the
+/// database (or of all) has been released and closed.
+async fn pause(b: &Bouncer, pools: &[Arc<PoolEntry>], db: Option<&str>) -> Result<(), String> {
+    if b.state.pause_all.lock().is_some() {
+        return Err("already suspended/paused".into());
+    }
+    let targets: Vec<&Arc<PoolEntry>> = match db {
+        Some(db) => {
+            not_console(db, "pause")?;
+            known(b, db)?;
+            if !b.state.paused.lock().insert(db.to_owned()) {
+                return Err("already suspended/paused".into());
+            }
+            pools.iter().filter(|p| p.database == db).collect()
+        }
+        None => {
+            *b.state.pause_all.lock() = Some(PauseKind::Pause);
+            pools.iter().collect()
+        }
+    };
+    for p in &targets {
+        p.pool.pause();
+    }
+    for p in targets {
+        p.pool.quiesce().await;
+    }
+    Ok(())
+}
+
+/// SET key = value: checked and applied by a reload with the new value, so
+/// pools whose settings it changes are replaced and the rest are kept.
+async fn set(b: &Bouncer, shared: &Shared, key: &str, value: &str) -> Result<(), String> {
+    let Some(known) = gat::pgbouncer::settings::lookup(key) else {
+        tracing::warn!(key, "SET of an unknown setting");
+        return Err("SET failed".into());
+    };
+    if !known.changeable {
+        // PgBouncer accepts these and changes nothing until a restart.
+        tracing::warn!(key, "SET of a setting that only a restart changes: ignored");
+        return Ok(());
+    }
+    let previous = b
+        .state
+        .overrides
+        .lock()
+        .insert(known.name.to_owned(), value.to_owned());
+    let ok = shared.control(Control::Reload).await.unwrap_or(false);
+    if !ok {
+        let mut overrides = b.state.overrides.lock();
+        match previous {
+            Some(p) => overrides.insert(known.name.to_owned(), p),
+            None => overrides.remove(known.name),
+        };
+        return Err("SET failed".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammar() {
+        let w = |c: &str, a: Option<&str>| Some(Command::Words(c.into(), a.map(Into::into)));
+        assert_eq!(parse("SHOW POOLS;"), w("show", Some("POOLS")));
+        assert_eq!(parse("  pause  app "), w("pause", Some("app")));
+        assert_eq!(parse("pause \"my db\""), w("pause", Some("my db")));
+        assert_eq!(parse("RELOAD"), w("reload", None));
+        assert_eq!(
+            parse("set default_pool_size = 30"),
+            Some(Command::Set("default_pool_size".into(), "30".into()))
+        );
+        assert_eq!(
+            parse("SET server_reset_query TO 'DISCARD ''x'''"),
+            Some(Command::Set(
+                "server_reset_query".into(),
+                "DISCARD 'x'".into()
+            ))
+        );
+        assert_eq!(parse("show pools now please"), None);
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("set x ="), None);
+    }
+}

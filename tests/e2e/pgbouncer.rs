@@ -1,0 +1,663 @@
+//! pggat as a drop-in PgBouncer: a pgbouncer.ini with two databases, an
+//! auth_file with md5 and SCRAM users, auth_query for a third user, and the
+//! admin console, against a real PostgreSQL.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::harness::*;
+
+/// The user auth_query finds, and the one it finds without a password.
+const LOOKUP: (&str, &str) = ("pgb_lookup", "lookup-secret");
+const NO_PASSWORD: &str = "pgb_nopw";
+
+/// Databases and roles of these tests, made once on the shared cluster.
+fn setup() -> &'static str {
+    static DONE: OnceLock<String> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let c = cluster();
+        for db in ["pgb_one", "pgb_two"] {
+            c.sql("postgres", &format!("CREATE DATABASE {db}"))
+                .expect("create database");
+        }
+        c.sql(
+            "postgres",
+            &format!(
+                "SET password_encryption = 'scram-sha-256';\
+                 CREATE ROLE {} LOGIN PASSWORD '{}'; CREATE ROLE {NO_PASSWORD} LOGIN;",
+                LOOKUP.0, LOOKUP.1
+            ),
+        )
+        .expect("pgbouncer test setup");
+        c.sql(
+            "postgres",
+            &format!(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = '{}'",
+                SCRAM.name
+            ),
+        )
+        .expect("scram verifier")
+        .trim()
+        .to_owned()
+    })
+}
+
+/// A temporary directory holding a pgbouncer.ini and its userlist.
+struct Ini {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Ini {
+    /// `extra` goes into [pgbouncer]; `databases` adds [databases] lines.
+    fn new(extra: &str, databases: &str) -> Ini {
+        let verifier = setup();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = pggat::cluster::free_port().expect("free port");
+        let ini = Ini { dir, port };
+        let md5 = format!("{}", auth::Md5Secret::derive(MD5.password, MD5.name));
+        std::fs::write(
+            ini.dir.path().join("userlist.txt"),
+            format!(
+                "\"{}\" \"{md5}\"\n\"{}\" \"{verifier}\"\n",
+                MD5.name, SCRAM.name
+            ),
+        )
+        .unwrap();
+        ini.write(extra, databases);
+        ini
+    }
+
+    fn write(&self, extra: &str, databases: &str) {
+        let c = cluster();
+        let text = format!(
+            "[databases]\n\
+             one = host=127.0.0.1 port={p} dbname=pgb_one\n\
+             two = host=127.0.0.1 port={p} dbname=pgb_two pool_mode=transaction\n\
+             {databases}\n\
+             [pgbouncer]\n\
+             listen_addr = 127.0.0.1\n\
+             listen_port = {port}\n\
+             unix_socket_dir =\n\
+             auth_type = md5\n\
+             auth_file = {dir}/userlist.txt\n\
+             auth_user = postgres\n\
+             admin_users = {admin}\n\
+             stats_users = {stats}\n\
+             pool_mode = session\n\
+             default_pool_size = 2\n\
+             max_client_conn = 40\n\
+             server_tls_sslmode = disable\n\
+             ignore_startup_parameters = extra_float_digits\n\
+             {extra}\n",
+            p = c.port(),
+            port = self.port,
+            dir = self.dir.path().display(),
+            admin = SCRAM.name,
+            stats = MD5.name,
+        );
+        std::fs::write(self.path(), text).unwrap();
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("pgbouncer.ini")
+    }
+
+    fn url(&self, user: &str, password: &str, db: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} password='{password}' dbname={db} connect_timeout=10",
+            self.port
+        )
+    }
+}
+
+/// pggat serving `ini` as `pggat pgbouncer` does, with its reload loop (for
+/// the console's RELOAD and SHUTDOWN).
+async fn start(ini: &Ini) -> tokio::task::JoinHandle<()> {
+    let source = pggat::reload::Source::Pgbouncer(ini.path());
+    let config = source.load().expect("ini loads");
+    let running = pggat::app::start(&config).await.expect("start");
+    tokio::spawn(async move { pggat::reload::serve(running, &source, false).await })
+}
+
+/// A console query's rows, as (column names, rows of text).
+async fn console(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), tokio_postgres::Error> {
+    let mut columns = Vec::new();
+    let mut rows = Vec::new();
+    for m in client.simple_query(sql).await? {
+        if let SimpleQueryMessage::Row(r) = m {
+            if columns.is_empty() {
+                columns = r.columns().iter().map(|c| c.name().to_owned()).collect();
+            }
+            rows.push((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect());
+        }
+    }
+    Ok((columns, rows))
+}
+
+fn column<'a>(cols: &[String], row: &'a [Option<String>], name: &str) -> &'a str {
+    let i = cols
+        .iter()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    row[i].as_deref().unwrap_or("")
+}
+
+/// The row of SHOW POOLS for (database, user).
+async fn pool_row(
+    admin: &tokio_postgres::Client,
+    db: &str,
+    user: &str,
+) -> Option<(Vec<String>, Vec<Option<String>>)> {
+    let (cols, rows) = console(admin, "SHOW POOLS").await.unwrap();
+    let row = rows
+        .into_iter()
+        .find(|r| column(&cols, r, "database") == db && column(&cols, r, "user") == user)?;
+    Some((cols, row))
+}
+
+async fn pool_count(admin: &tokio_postgres::Client, db: &str, user: &str, col: &str) -> i64 {
+    match pool_row(admin, db, user).await {
+        Some((cols, row)) => column(&cols, &row, col).parse().unwrap(),
+        None => 0,
+    }
+}
+
+#[tokio::test]
+async fn users_of_the_auth_file_and_auth_query_log_in_and_others_are_refused() {
+    let ini = Ini::new("", "");
+    let _server = start(&ini).await;
+
+    let md5 = connect(&ini.url(MD5.name, MD5.password, "one"))
+        .await
+        .expect("md5 user");
+    let row = md5
+        .query_one("SELECT current_database(), current_user", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0).as_str(),
+            row.get::<_, String>(1).as_str()
+        ),
+        ("pgb_one", MD5.name)
+    );
+
+    let scram = connect(&ini.url(SCRAM.name, SCRAM.password, "two"))
+        .await
+        .expect("scram user");
+    let db: String = scram
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(db, "pgb_two");
+
+    let lookup = connect(&ini.url(LOOKUP.0, LOOKUP.1, "one"))
+        .await
+        .expect("auth_query user");
+    let who: String = lookup
+        .query_one("SELECT current_user", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(who, LOOKUP.0);
+
+    for (user, password, db, code) in [
+        (MD5.name, "wrong", "one", "28P01"),
+        (LOOKUP.0, "wrong", "one", "28P01"),
+        (NO_PASSWORD, "anything", "one", "28P01"),
+        ("pgb_nobody", "anything", "one", "28P01"),
+        (MD5.name, MD5.password, "three", "3D000"),
+    ] {
+        let e = connect(&ini.url(user, password, db))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{user} got in"));
+        assert_eq!(
+            sqlstate(&e).as_deref(),
+            Some(code),
+            "{user}@{db}: {}",
+            message(&e)
+        );
+    }
+    // A startup parameter PgBouncer would refuse, and one it is told to ignore.
+    let Err(e) = connect(&format!(
+        "{} options='-c work_mem=1MB'",
+        ini.url(MD5.name, MD5.password, "one")
+    ))
+    .await
+    else {
+        panic!("work_mem refused")
+    };
+    assert!(
+        message(&e).contains("unsupported startup parameter: work_mem"),
+        "{}",
+        message(&e)
+    );
+}
+
+/// Expected columns: PgBouncer's documentation (1.24).
+const SHOW_COLUMNS: &[(&str, &[&str])] = &[
+    (
+        "POOLS",
+        &[
+            "database",
+            "user",
+            "cl_active",
+            "cl_waiting",
+            "cl_active_cancel_req",
+            "cl_waiting_cancel_req",
+            "sv_active",
+            "sv_active_cancel",
+            "sv_being_canceled",
+            "sv_idle",
+            "sv_used",
+            "sv_tested",
+            "sv_login",
+            "maxwait",
+            "maxwait_us",
+            "pool_mode",
+            "load_balance_hosts",
+        ],
+    ),
+    (
+        "STATS",
+        &[
+            "database",
+            "total_server_assignment_count",
+            "total_xact_count",
+            "total_query_count",
+            "total_received",
+            "total_sent",
+            "total_xact_time",
+            "total_query_time",
+            "total_wait_time",
+            "total_client_parse_count",
+            "total_server_parse_count",
+            "total_bind_count",
+            "avg_server_assignment_count",
+            "avg_xact_count",
+            "avg_query_count",
+            "avg_recv",
+            "avg_sent",
+            "avg_xact_time",
+            "avg_query_time",
+            "avg_wait_time",
+            "avg_client_parse_count",
+            "avg_server_parse_count",
+            "avg_bind_count",
+        ],
+    ),
+    (
+        "STATS_TOTALS",
+        &[
+            "database",
+            "server_assignment_count",
+            "xact_count",
+            "query_count",
+            "bytes_received",
+            "bytes_sent",
+            "xact_time",
+            "query_time",
+            "wait_time",
+            "client_parse_count",
+            "server_parse_count",
+            "bind_count",
+        ],
+    ),
+    (
+        "STATS_AVERAGES",
+        &[
+            "database",
+            "server_assignment_count",
+            "xact_count",
+            "query_count",
+            "bytes_received",
+            "bytes_sent",
+            "xact_time",
+            "query_time",
+            "wait_time",
+            "avg_client_parse_count",
+            "avg_server_parse_count",
+            "avg_bind_count",
+        ],
+    ),
+    ("TOTALS", &["name", "value"]),
+    (
+        "CLIENTS",
+        &[
+            "type",
+            "user",
+            "database",
+            "replication",
+            "state",
+            "addr",
+            "port",
+            "local_addr",
+            "local_port",
+            "connect_time",
+            "request_time",
+            "wait",
+            "wait_us",
+            "close_needed",
+            "ptr",
+            "link",
+            "remote_pid",
+            "tls",
+            "application_name",
+            "prepared_statements",
+            "id",
+        ],
+    ),
+    (
+        "SERVERS",
+        &[
+            "type",
+            "user",
+            "database",
+            "replication",
+            "state",
+            "addr",
+            "port",
+            "local_addr",
+            "local_port",
+            "connect_time",
+            "request_time",
+            "wait",
+            "wait_us",
+            "close_needed",
+            "ptr",
+            "link",
+            "remote_pid",
+            "tls",
+            "application_name",
+            "prepared_statements",
+            "id",
+        ],
+    ),
+    (
+        "DATABASES",
+        &[
+            "name",
+            "host",
+            "port",
+            "database",
+            "force_user",
+            "pool_size",
+            "min_pool_size",
+            "reserve_pool_size",
+            "server_lifetime",
+            "pool_mode",
+            "load_balance_hosts",
+            "max_connections",
+            "current_connections",
+            "max_client_connections",
+            "current_client_connections",
+            "paused",
+            "disabled",
+        ],
+    ),
+    (
+        "USERS",
+        &[
+            "name",
+            "pool_size",
+            "reserve_pool_size",
+            "pool_mode",
+            "max_user_connections",
+            "current_connections",
+            "max_user_client_connections",
+            "current_client_connections",
+        ],
+    ),
+    ("CONFIG", &["key", "value", "default", "changeable"]),
+    ("LISTS", &["list", "items"]),
+    ("MEM", &["name", "size", "used", "free", "memtotal"]),
+    ("VERSION", &["version"]),
+    ("STATE", &["key", "value"]),
+];
+
+#[tokio::test]
+async fn the_admin_console_answers_every_show_and_controls_pools() {
+    let ini = Ini::new("", "");
+    let _server = start(&ini).await;
+    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+        .await
+        .expect("admin console");
+    let stats = connect(&ini.url(MD5.name, MD5.password, "pgbouncer"))
+        .await
+        .expect("stats console");
+
+    // A client of each database, one of them mid-session.
+    let one = connect(&ini.url(MD5.name, MD5.password, "one"))
+        .await
+        .unwrap();
+    let two = connect(&ini.url(MD5.name, MD5.password, "two"))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        two.simple_query("SELECT 1").await.unwrap();
+    }
+    one.simple_query("SELECT 1").await.unwrap();
+
+    for (what, expected) in SHOW_COLUMNS {
+        for client in [&admin, &stats] {
+            let (cols, rows) = console(client, &format!("SHOW {what}"))
+                .await
+                .unwrap_or_else(|e| panic!("SHOW {what}: {e}"));
+            assert_eq!(cols, *expected, "SHOW {what}");
+            assert!(!rows.is_empty(), "SHOW {what} has rows");
+        }
+    }
+    let help = admin.simple_query("SHOW HELP").await;
+    assert!(help.is_ok(), "SHOW HELP: {help:?}");
+
+    // Counts that move with clients.
+    assert_eq!(pool_count(&admin, "one", MD5.name, "cl_active").await, 1);
+    assert_eq!(
+        pool_count(&admin, "one", MD5.name, "sv_active").await,
+        1,
+        "session mode holds its server"
+    );
+    assert_eq!(
+        pool_count(&admin, "two", MD5.name, "sv_active").await,
+        0,
+        "transaction mode released it"
+    );
+    assert_eq!(pool_count(&admin, "two", MD5.name, "sv_idle").await, 1);
+    let (cols, rows) = console(&admin, "SHOW POOLS").await.unwrap();
+    let two_row = rows
+        .iter()
+        .find(|r| column(&cols, r, "database") == "two")
+        .unwrap();
+    assert_eq!(column(&cols, two_row, "pool_mode"), "transaction");
+    let (cols, rows) = console(&admin, "SHOW STATS").await.unwrap();
+    let two_stats = rows
+        .iter()
+        .find(|r| column(&cols, r, "database") == "two")
+        .unwrap();
+    let queries: u64 = column(&cols, two_stats, "total_query_count")
+        .parse()
+        .unwrap();
+    let xacts: u64 = column(&cols, two_stats, "total_xact_count")
+        .parse()
+        .unwrap();
+    assert!(
+        queries >= 5 && xacts >= 5,
+        "queries {queries} xacts {xacts}"
+    );
+    assert!(
+        column(&cols, two_stats, "total_received")
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    let (cols, rows) = console(&admin, "SHOW CLIENTS").await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| column(&cols, r, "user") == MD5.name)
+            .count(),
+        2
+    );
+    let (cols, rows) = console(&admin, "SHOW SERVERS").await.unwrap();
+    assert!(rows.iter().any(|r| column(&cols, r, "database") == "one" && column(&cols, r, "state") == "active"));
+    let (cols, rows) = console(&admin, "SHOW DATABASES").await.unwrap();
+    let db_two = rows
+        .iter()
+        .find(|r| column(&cols, r, "name") == "two")
+        .unwrap();
+    assert_eq!(column(&cols, db_two, "database"), "pgb_two");
+    assert_eq!(column(&cols, db_two, "pool_size"), "2");
+    let (_, rows) = console(&admin, "SHOW VERSION").await.unwrap();
+    assert!(rows[0][0].as_deref().unwrap().starts_with("PgBouncer 1."));
+
+    // A stats user may look, not act.
+    let e = stats.simple_query("PAUSE two").await.unwrap_err();
+    assert_eq!(message(&e), "admin access needed");
+    let e = admin.simple_query("SHOW NONSENSE").await.unwrap_err();
+    assert!(
+        message(&e).starts_with("invalid command 'SHOW NONSENSE'"),
+        "{}",
+        message(&e)
+    );
+
+    // PAUSE: answered once two's servers are closed; new transactions wait
+    // until RESUME.
+    admin.simple_query("PAUSE two").await.expect("PAUSE two");
+    assert_eq!(
+        pool_count(&admin, "two", MD5.name, "sv_idle").await,
+        0,
+        "PAUSE closed the servers"
+    );
+    let waiting = tokio::spawn(async move {
+        let rows = two.simple_query("SELECT 42").await;
+        (two, rows)
+    });
+    assert!(
+        eventually(Duration::from_secs(10), async || pool_count(
+            &admin,
+            "two",
+            MD5.name,
+            "cl_waiting"
+        )
+        .await
+            == 1)
+        .await,
+        "the paused client waits"
+    );
+    assert!(!waiting.is_finished());
+    let e = admin.simple_query("PAUSE two").await.unwrap_err();
+    assert_eq!(message(&e), "already suspended/paused");
+    admin.simple_query("RESUME two").await.expect("RESUME two");
+    let (two, rows) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("resumed")
+        .unwrap();
+    assert!(rows.is_ok(), "{rows:?}");
+
+    // KILL drops the database's clients and servers, and pauses it.
+    admin.simple_query("KILL one").await.expect("KILL one");
+    let e = one.simple_query("SELECT 1").await.unwrap_err();
+    assert!(
+        e.is_closed() || message(&e).contains("admin forced disconnect"),
+        "{e}"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), async || pool_count(
+            &admin,
+            "one",
+            MD5.name,
+            "sv_active"
+        )
+        .await
+            + pool_count(&admin, "one", MD5.name, "sv_idle").await
+            == 0)
+        .await,
+        "KILL closed the servers"
+    );
+    let (cols, rows) = console(&admin, "SHOW DATABASES").await.unwrap();
+    let db_one = rows
+        .iter()
+        .find(|r| column(&cols, r, "name") == "one")
+        .unwrap();
+    assert_eq!(column(&cols, db_one, "paused"), "1");
+    admin.simple_query("RESUME one").await.expect("RESUME one");
+    let again = connect(&ini.url(MD5.name, MD5.password, "one"))
+        .await
+        .unwrap();
+    again
+        .simple_query("SELECT 1")
+        .await
+        .expect("served after RESUME");
+
+    // DISABLE refuses new clients; ENABLE lets them in again.
+    admin.simple_query("DISABLE one").await.unwrap();
+    let Err(e) = connect(&ini.url(MD5.name, MD5.password, "one")).await else {
+        panic!("disabled")
+    };
+    assert!(message(&e).contains("is disabled"), "{}", message(&e));
+    admin.simple_query("ENABLE one").await.unwrap();
+    connect(&ini.url(MD5.name, MD5.password, "one"))
+        .await
+        .expect("enabled");
+
+    // RELOAD picks up an edit: a third database.
+    ini.write(
+        "",
+        &format!(
+            "three = host=127.0.0.1 port={} dbname=pgb_one",
+            cluster().port()
+        ),
+    );
+    admin.simple_query("RELOAD").await.expect("RELOAD");
+    let three = connect(&ini.url(MD5.name, MD5.password, "three"))
+        .await
+        .expect("new database");
+    three.simple_query("SELECT 1").await.unwrap();
+    // ...and the pools it did not change keep their servers.
+    two.simple_query("SELECT 1")
+        .await
+        .expect("two kept across RELOAD");
+
+    // SET changes a setting (through the same reload); an unknown one fails.
+    admin
+        .simple_query("SET default_pool_size = 7")
+        .await
+        .expect("SET");
+    let (cols, rows) = console(&admin, "SHOW CONFIG").await.unwrap();
+    let size = rows
+        .iter()
+        .find(|r| column(&cols, r, "key") == "default_pool_size")
+        .unwrap();
+    assert_eq!(column(&cols, size, "value"), "7");
+    let e = admin
+        .simple_query("SET no_such_setting = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "SET failed");
+
+    // A broken ini is refused by RELOAD, and the running one stays.
+    std::fs::write(ini.path(), "[pgbouncer]\npool_mode = statement\n").unwrap();
+    let e = admin.simple_query("RELOAD").await.unwrap_err();
+    assert!(message(&e).starts_with("RELOAD failed"), "{}", message(&e));
+    two.simple_query("SELECT 1").await.expect("still served");
+}
+
+#[tokio::test]
+async fn pggat_refuses_what_it_does_not_implement_by_name() {
+    let ini = Ini::new("server_fast_close = 1", "");
+    let err = pggat::reload::Source::Pgbouncer(ini.path())
+        .load()
+        .unwrap_err();
+    assert!(
+        err.contains("server_fast_close = 1") && err.contains("pggat does not implement it"),
+        "{err}"
+    );
+}
