@@ -131,11 +131,14 @@ async fn console(
     let mut columns = Vec::new();
     let mut rows = Vec::new();
     for m in client.simple_query(sql).await? {
-        if let SimpleQueryMessage::Row(r) = m {
-            if columns.is_empty() {
-                columns = r.columns().iter().map(|c| c.name().to_owned()).collect();
+        match m {
+            SimpleQueryMessage::RowDescription(cols) => {
+                columns = cols.iter().map(|c| c.name().to_owned()).collect();
             }
-            rows.push((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect());
+            SimpleQueryMessage::Row(r) => {
+                rows.push((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect());
+            }
+            _ => {}
         }
     }
     Ok((columns, rows))
@@ -660,4 +663,173 @@ async fn pggat_refuses_what_it_does_not_implement_by_name() {
         err.contains("server_fast_close = 1") && err.contains("pggat does not implement it"),
         "{err}"
     );
+}
+
+/// PgBouncer itself serving an ini, killed when dropped.
+struct RealPgbouncer(std::process::Child);
+
+impl Drop for RealPgbouncer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl RealPgbouncer {
+    /// Starts `pgbouncer` on `ini` (as `postgres` when we are root: it
+    /// refuses root) and waits until it accepts connections.
+    fn start(ini: &Ini) -> RealPgbouncer {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("PgBouncer is not installed: .ci/run installs it (apt-get install pgbouncer)");
+        std::fs::set_permissions(ini.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg(ini.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if nix::unistd::geteuid().is_root() {
+            let u = nix::unistd::User::from_name("postgres")
+                .unwrap()
+                .expect("a postgres user");
+            cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
+        }
+        let child = RealPgbouncer(cmd.spawn().expect("start pgbouncer"));
+        let up =
+            pggat::cluster::wait_until(Duration::from_secs(20), Duration::from_millis(20), || {
+                std::net::TcpStream::connect(("127.0.0.1", ini.port)).is_ok()
+            });
+        assert!(up, "pgbouncer did not start listening");
+        child
+    }
+}
+
+/// The same client workload, described by what each client saw.
+async fn workload(ini: &Ini) -> Vec<String> {
+    let mut seen = Vec::new();
+    let logins = [
+        (MD5.name, MD5.password, "one"),
+        (SCRAM.name, SCRAM.password, "two"),
+        (LOOKUP.0, LOOKUP.1, "one"),
+        (MD5.name, "wrong", "one"),
+        (SCRAM.name, "wrong", "two"),
+        (LOOKUP.0, "wrong", "two"),
+        (NO_PASSWORD, "x", "one"),
+        ("pgb_nobody", "x", "one"),
+        (MD5.name, MD5.password, "nosuchdb"),
+    ];
+    for (user, password, db) in logins {
+        let outcome = match connect(&ini.url(user, password, db)).await {
+            Err(_) => "refused".to_owned(),
+            Ok(c) => {
+                let mut out = Vec::new();
+                for sql in [
+                    "SELECT current_database(), current_user, 1 + 1",
+                    "CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1), (2); SELECT sum(x) FROM t",
+                    "BEGIN; SELECT 'in'; COMMIT",
+                    "SELECT 1/0",
+                ] {
+                    match c.simple_query(sql).await {
+                        Ok(msgs) => {
+                            for m in msgs {
+                                if let SimpleQueryMessage::Row(r) = m {
+                                    out.push(
+                                        (0..r.len())
+                                            .map(|i| r.get(i).unwrap_or("NULL"))
+                                            .collect::<Vec<_>>()
+                                            .join(","),
+                                    );
+                                }
+                            }
+                        }
+                        Err(e) => out.push(format!("error {}", sqlstate(&e).unwrap_or_default())),
+                    }
+                }
+                out.join(" | ")
+            }
+        };
+        seen.push(format!("{user}@{db}: {outcome}"));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_same_ini_gives_the_same_results_under_pgbouncer_and_pggat() {
+    // PgBouncer reads auth_user's password from the auth_file; the server
+    // trusts it, so any will do.
+    let ini = Ini::new("", "");
+    let users = ini.dir.path().join("userlist.txt");
+    let mut text = std::fs::read_to_string(&users).unwrap();
+    text.push_str("\"postgres\" \"unused-the-server-trusts-it\"\n");
+    std::fs::write(&users, text).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for f in [ini.path(), users] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    let (theirs, their_columns) = {
+        let _pgbouncer = RealPgbouncer::start(&ini);
+        let seen = workload(&ini).await;
+        let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+            .await
+            .expect("PgBouncer's console");
+        let mut columns = Vec::new();
+        for (what, _) in SHOW_COLUMNS {
+            if let Ok((cols, _)) = console(&admin, &format!("SHOW {what}")).await {
+                columns.push((*what, cols));
+            }
+        }
+        (seen, columns)
+    };
+    let server = start(&ini).await;
+    assert!(
+        eventually(Duration::from_secs(10), async || connect(&ini.url(
+            MD5.name,
+            MD5.password,
+            "one"
+        ))
+        .await
+        .is_ok())
+        .await,
+        "pggat took over the port"
+    );
+    let ours = workload(&ini).await;
+    assert_eq!(theirs, ours, "PgBouncer (left) and pggat (right) differ");
+    assert!(theirs[0].contains("pgb_one,pggat_md5,2"), "{theirs:?}");
+    assert!(
+        theirs.iter().filter(|s| s.ends_with("refused")).count() >= 5,
+        "{theirs:?}"
+    );
+
+    // Every column the installed PgBouncer shows, pggat shows too, in the
+    // same order (newer PgBouncers have added columns, never reordered).
+    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+        .await
+        .unwrap();
+    // Columns current PgBouncer renamed: its documentation is the spec.
+    const RENAMED: &[(&str, &str)] = &[("reserve_pool", "reserve_pool_size")];
+    assert!(their_columns.len() >= 10, "{their_columns:?}");
+    let mut missing = Vec::new();
+    for (what, theirs) in their_columns {
+        let (ours, _) = console(&admin, &format!("SHOW {what}")).await.unwrap();
+        let mut at = 0;
+        for col in &theirs {
+            let col = RENAMED
+                .iter()
+                .find(|(old, _)| old == col)
+                .map_or(col.as_str(), |(_, new)| new);
+            match ours[at..].iter().position(|c| c == col) {
+                Some(i) => at += i + 1,
+                None => missing.push(format!("SHOW {what}: {col}")),
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "PgBouncer's columns missing or out of order: {missing:?}"
+    );
+    server.abort();
 }
