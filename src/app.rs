@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cancel::Cancels;
 use crate::client::startup::{self, Request};
+use crate::clients::Counted;
 use crate::listener::{Bound, Listener};
 use crate::route::Router;
 use crate::session;
@@ -204,28 +205,6 @@ struct Listening {
     key: String,
     bound: Vec<Bound>,
     stop: CancellationToken,
-}
-
-/// A client counted against its listener's `max_connections` while it
-/// lives.
-struct Counted(Arc<AtomicUsize>);
-
-impl Counted {
-    fn new(count: &Arc<AtomicUsize>) -> Counted {
-        count.fetch_add(1, Ordering::AcqRel);
-        Counted(count.clone())
-    }
-
-    /// Clients of the listener now, this one included.
-    fn now(&self) -> usize {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// What a reload did.

@@ -3,11 +3,35 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
+
+/// One counted against a limit (a listener's `max_connections`,
+/// PgBouncer's `max_client_conn`) for as long as it lives.
+#[derive(Debug)]
+pub struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    /// Adds one to `count` until dropped.
+    pub fn new(count: &Arc<AtomicUsize>) -> Counted {
+        count.fetch_add(1, Ordering::AcqRel);
+        Counted(count.clone())
+    }
+
+    /// The count now, this one included.
+    pub fn now(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// What a client is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,17 +64,12 @@ pub struct ClientInfo {
     /// Whether it uses TLS.
     pub tls: bool,
     state: AtomicU8,
-    since: AtomicU64,
+    since: spool::Stamp,
     server: AtomicU64,
     kill: CancellationToken,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-fn micros(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
 
 impl ClientInfo {
     /// A client that just logged in.
@@ -71,7 +90,7 @@ impl ClientInfo {
             application_name: application_name.to_owned(),
             tls: stream.is_tls(),
             state: AtomicU8::new(ClientState::Idle as u8),
-            since: AtomicU64::new(micros(now)),
+            since: spool::Stamp::now(),
             server: AtomicU64::new(0),
             kill: CancellationToken::new(),
         }
@@ -81,8 +100,7 @@ impl ClientInfo {
     pub fn set(&self, state: ClientState, server: u64) {
         self.state.store(state as u8, Ordering::Relaxed);
         self.server.store(server, Ordering::Relaxed);
-        self.since
-            .store(micros(SystemTime::now()), Ordering::Relaxed);
+        self.since.touch();
     }
 
     /// What it does now.
@@ -96,7 +114,7 @@ impl ClientInfo {
 
     /// When its state last changed.
     pub fn since(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_micros(self.since.load(Ordering::Relaxed))
+        self.since.get()
     }
 
     /// The id of the server it holds; 0 for none.

@@ -218,16 +218,16 @@ impl Router {
                 bouncers.insert(path.clone(), Arc::new(b));
             }
         }
+        // Copied out first: judging a pool may take a while, and the running
+        // router's clients must not wait for it.
         let carried: HashMap<PoolKey, Arc<PoolEntry>> = previous
             .map(|p| {
-                p.pools
-                    .lock()
-                    .iter()
+                let all = p.pools.lock().clone();
+                all.into_iter()
                     .filter(|(whole, entry)| {
                         pool_routes.values().any(|r| r.key == whole.0)
                             || bouncers.values().any(|b| b.keeps(whole, entry))
                     })
-                    .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             })
             .unwrap_or_default();
@@ -275,34 +275,43 @@ impl Router {
     /// The client pools made from the pgbouncer.ini at `path` (auth_query's
     /// own pools left out), by database and user.
     pub fn bouncer_pools(&self, path: &std::path::Path) -> Vec<Arc<PoolEntry>> {
-        let prefix = crate::pgbouncer::key_prefix(path);
         let mut pools: Vec<Arc<PoolEntry>> = self
             .pools
             .lock()
             .iter()
-            .filter(|((key, _, _), p)| key.starts_with(&prefix) && !p.database.ends_with("@auth"))
+            .filter(|((key, _, _), _)| crate::pgbouncer::serves_clients(path, key))
             .map(|(_, p)| p.clone())
             .collect();
         pools.sort_by(|a, b| (&a.database, &a.user).cmp(&(&b.database, &b.user)));
         pools
     }
 
-    /// The pool a pgbouncer.ini describes, made on first use.
+    /// The pool a pgbouncer.ini describes, made on first use, and paused
+    /// when `paused` says its database is. Made under the registry's lock, as
+    /// [`Router::pool_for`] does: two clients arriving together never make
+    /// two pools, and a PAUSE (which sets its flag, then lists the pools)
+    /// either lists the new pool or is seen by it.
     pub(crate) fn pgbouncer_pool(
         &self,
         spec: &crate::pgbouncer::PoolSpec,
+        paused: impl FnOnce() -> bool,
     ) -> Result<Arc<PoolEntry>, ClientError> {
         let user = spec.pool.username.clone().unwrap_or_default();
         let db = spec.pool.database.clone().unwrap_or_default();
         let key = (spec.key.clone(), user.clone(), db.clone());
-        if let Some(p) = self.pools.lock().get(&key) {
+        let mut pools = self.pools.lock();
+        if let Some(p) = pools.get(&key) {
             return Ok(p.clone());
         }
         let server = ServerAt::new(&spec.pool, &spec.pool.address).map_err(|e| {
             ClientError::fatal(SqlState::CONFIG_FILE_ERROR, format!("server TLS: {e}"))
         })?;
         let entry = Arc::new(build_pool(&spec.pool, &user, &db, &[server], &spec.extras));
-        Ok(self.pools.lock().entry(key).or_insert(entry).clone())
+        if paused() {
+            entry.pool.pause();
+        }
+        pools.insert(key, entry.clone());
+        Ok(entry)
     }
 
     /// How many pools were carried over from the previous config.

@@ -63,12 +63,7 @@ async fn serve(
             let (target, counted) =
                 Box::pin(b.resolve(&generation.router, startup, conn.stream())).await?;
             match target {
-                Target::Pool(r) => {
-                    if b.is_paused(&r.pool.database) {
-                        r.pool.pool.pause();
-                    }
-                    (r, Some(counted))
-                }
+                Target::Pool(r) => (r, Some(counted)),
                 Target::Console { auth, role } => {
                     check(conn, startup, &auth).await?;
                     backend::Authentication::Ok.encode(conn.out());
@@ -90,11 +85,7 @@ async fn serve(
     }
     backend::Authentication::Ok.encode(conn.out());
     let registration = shared.cancels.register();
-    let application_name = startup
-        .params
-        .iter()
-        .find(|(k, _)| k == "application_name")
-        .map_or("", |(_, v)| v.as_str());
+    let application_name = startup.param("application_name").unwrap_or("");
     let registered = resolved.pool.clients.register(ClientInfo::new(
         &startup.user,
         &resolved.pool.database,
@@ -165,13 +156,11 @@ async fn session_pooling(
     conn.flush().await.map_err(|_| gone())?;
     let mut ticket = rob::Ticket::new();
     client.set(ClientState::Waiting, 0);
-    let asked = std::time::Instant::now();
     let mut guard = tokio::select! {
         g = entry.pool.acquire(&mut ticket) => g?,
         _ = shared.shutting_down() => return Err(shutdown_error()),
         _ = client.killed() => return Err(killed()),
     };
-    entry.stats.assigned(asked.elapsed());
     client.set(ClientState::Active, guard.server_ref().id());
     guard.server_ref().status().link(client.id);
 

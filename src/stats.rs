@@ -13,10 +13,11 @@ use std::time::Duration;
 use fed::Usage;
 
 /// See the module docs.
+///
+/// Servers handed out and the time clients waited for them are the server
+/// pools' own counters ([`spool::Counters`]), read along with these.
 #[derive(Debug, Default)]
 pub struct PoolStats {
-    /// Servers handed to clients.
-    pub assignments: AtomicU64,
     /// Transactions.
     pub xacts: AtomicU64,
     /// Queries (batches).
@@ -29,14 +30,12 @@ pub struct PoolStats {
     pub xact_us: AtomicU64,
     /// Microseconds in queries.
     pub query_us: AtomicU64,
-    /// Microseconds clients waited for a server.
-    pub wait_us: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    /// See [`PoolStats::assignments`].
+    /// Servers handed to clients.
     pub assignments: u64,
     /// See [`PoolStats::xacts`].
     pub xacts: u64,
@@ -50,7 +49,7 @@ pub struct Totals {
     pub xact_us: u64,
     /// See [`PoolStats::query_us`].
     pub query_us: u64,
-    /// See [`PoolStats::wait_us`].
+    /// Microseconds clients waited for a server.
     pub wait_us: u64,
 }
 
@@ -89,24 +88,21 @@ fn us(d: Duration) -> u64 {
 }
 
 impl PoolStats {
-    /// A server was handed to a client after waiting `waited`.
-    pub fn assigned(&self, waited: Duration) {
-        self.assignments.fetch_add(1, Ordering::Relaxed);
-        self.wait_us.fetch_add(us(waited), Ordering::Relaxed);
-    }
-
-    /// The counters now.
-    pub fn totals(&self) -> Totals {
+    /// The counters now, with those of the pool's server pools.
+    pub fn totals<'a>(&self, pools: impl Iterator<Item = &'a spool::Counters>) -> Totals {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (assignments, wait_nanos) = pools.fold((0, 0), |(n, w), c| {
+            (n + l(&c.acquires), w + l(&c.wait_nanos))
+        });
         Totals {
-            assignments: l(&self.assignments),
+            assignments,
             xacts: l(&self.xacts),
             queries: l(&self.queries),
             received: l(&self.received),
             sent: l(&self.sent),
             xact_us: l(&self.xact_us),
             query_us: l(&self.query_us),
-            wait_us: l(&self.wait_us),
+            wait_us: wait_nanos / 1000,
         }
     }
 }

@@ -68,6 +68,7 @@ pub async fn serve(
     // Waited on for every transaction: registered once, not per transaction.
     let mut draining = std::pin::pin!(shared.shutting_down());
     let mut deadline = std::pin::pin!(shared.shutdown_deadline());
+    let mut killed_now = std::pin::pin!(client.killed());
     let limits = entry.limits();
     loop {
         conn.flush().await.map_err(|_| gone())?;
@@ -80,7 +81,7 @@ pub async fn serve(
                 return Err(crate::watchdog::idle_session(&entry.name, limits.client_idle.unwrap_or_default()));
             }
             _ = &mut draining => return Err(shutdown_error()),
-            _ = client.killed() => return Err(killed()),
+            _ = &mut killed_now => return Err(killed()),
         };
         match next {
             Next::Leave => return Ok(()),
@@ -113,7 +114,6 @@ pub async fn serve(
         let mut seen = None;
         let mut attempts = 0;
         client.set(ClientState::Waiting, 0);
-        let asked = std::time::Instant::now();
         let (guard, outcome) = loop {
             attempts += 1;
             let (pool, used_ticket) = match (route, &entry.hybrid) {
@@ -137,7 +137,7 @@ pub async fn serve(
                         // finishes (until the deadline) like any other.
                         _ = &mut draining, if seen.is_none() => return Err(shutdown_error()),
                         _ = &mut deadline => return Err(shutdown_error()),
-                        _ = client.killed() => return Err(killed()),
+                        _ = &mut killed_now => return Err(killed()),
                     }
                 }
             };
@@ -165,9 +165,6 @@ pub async fn serve(
                 settings.synced(guard.server().parts().settings);
             }
             hold_cancels(registration, guard.server_ref());
-            if attempts == 1 {
-                entry.stats.assigned(asked.elapsed());
-            }
             client.set(ClientState::Active, guard.server_ref().id());
             guard.server_ref().status().link(client.id);
             // On a replica, the transaction is recorded so it can move: to
@@ -209,7 +206,7 @@ pub async fn serve(
                 let o = tokio::select! {
                     o = crate::watchdog::run(&mut relay, &limits, None) => Some(o),
                     _ = &mut deadline => None,
-                    _ = client.killed() => None,
+                    _ = &mut killed_now => None,
                 };
                 let (bytes, usage) = relay.usage();
                 meter.report(bytes, usage, &entry.stats);

@@ -83,7 +83,9 @@ pub async fn run<R: Watchable>(
         (Some(s), true) => (s / 4).clamp(Duration::from_millis(5), REPORT_EVERY),
         (None, true) => REPORT_EVERY,
     };
-    let mut tick = tokio::time::interval(shortest);
+    // The first sample is due a period from now, not at once: nothing can
+    // have expired yet.
+    let mut tick = tokio::time::interval_at(Instant::now() + shortest, shortest);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = relay.sample();
     let mut since = Instant::now();

@@ -155,6 +155,8 @@ async fn judge(
     for critic in critics {
         match critic {
             gat::Critic::QueryLatency { threshold, .. } => {
+                // Connected first: a reconnect is not the replica's latency.
+                probe.server().await?;
                 let t = Instant::now();
                 probe.number("SELECT 0").await?;
                 score.penalty += penalty(t.elapsed(), *threshold);

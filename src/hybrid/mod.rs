@@ -259,7 +259,7 @@ pub fn classify(buf: &[u8], statements: &fed::middleware::eqp::ClientStatements)
     // Statements parsed earlier in this same buffer, which eqp has not
     // recorded yet: (name, query).
     let mut parsed: Vec<(&[u8], &[u8])> = Vec::new();
-    let mut block = false;
+    let mut fold = fed::sql::Fold::default();
     for (tag, body) in fed::frame::messages(buf).take(CLASSIFY_MESSAGES) {
         let text = match tag {
             b'Q' => Query::decode(body).ok().map(|q| q.query),
@@ -276,13 +276,11 @@ pub fn classify(buf: &[u8], statements: &fed::middleware::eqp::ClientStatements)
             _ => continue,
         };
         let Some(text) = text else { break };
-        match fed::sql::start(text) {
-            Start::Block => block = true,
-            Start::Read if block => return Start::Block,
-            s => return s,
+        if let Some(s) = fold.next(fed::sql::start(text)) {
+            return s;
         }
     }
-    if block { Start::Block } else { Start::Read }
+    fold.end()
 }
 
 /// Whether a session setting makes every transaction of the client

@@ -17,8 +17,22 @@ pub async fn lookup(
 ) -> Result<Option<String>, ClientError> {
     let mut ticket = rob::Ticket::new();
     let mut guard = pool.pool.acquire(&mut ticket).await?;
-    let row = guard.server().query_row(query, &[user]).await;
-    guard.release(false).await;
+    // A server that does not answer must not hold every login that needs a
+    // lookup: bounded like a login.
+    let limit = pool.config.server_login_timeout;
+    let row = match tokio::time::timeout(limit, guard.server().query_row(query, &[user])).await {
+        Ok(row) => {
+            guard.release(false).await;
+            row
+        }
+        Err(_) => {
+            guard.discard();
+            return Err(ClientError::fatal(
+                SqlState::CONNECTION_FAILURE,
+                format!("auth_query did not answer within {limit:?}"),
+            ));
+        }
+    };
     let row = row.map_err(|e| {
         tracing::warn!(pool = %pool.name, error = %e, "auth_query failed");
         ClientError::fatal(

@@ -7,11 +7,12 @@
 //! needs `admin_users`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use fed::Conn;
 use fed::messages::backend;
 use fed::sqlstate::SqlState;
+
+use gat::pgbouncer::ini::unquote;
 
 use super::show::{self, Table};
 use super::{Bouncer, CONSOLE_DB, PauseKind, Role};
@@ -50,11 +51,7 @@ pub async fn serve(
     shared: &Shared,
     key: (i32, i32),
 ) -> Result<(), ClientError> {
-    let console = bouncer.state.console_clients.clone();
-    console.fetch_add(1, Ordering::AcqRel);
-    let _leave = scopeguard(move || {
-        console.fetch_sub(1, Ordering::AcqRel);
-    });
+    let _counted = crate::clients::Counted::new(&bouncer.state.console_clients);
     for (name, value) in WELCOME {
         backend::ParameterStatus {
             name: name.as_bytes(),
@@ -70,9 +67,15 @@ pub async fn serve(
     backend::ReadyForQuery { status: b'I' }.encode(conn.out());
     loop {
         conn.flush().await.map_err(|_| crate::session::gone())?;
-        let msg = match conn.read().await {
-            Ok(m) => m,
-            Err(_) => return Ok(()),
+        // A shutdown ends console sessions: they would otherwise hold a
+        // WAIT_FOR_CLIENTS shutdown open, the one that asked for it included.
+        let msg = tokio::select! {
+            m = conn.read() => match m {
+                Ok(m) => m,
+                Err(_) => return Ok(()),
+            },
+            _ = shared.shutdown_requested() => return Ok(()),
+            _ = shared.shutdown_deadline() => return Ok(()),
         };
         match msg.tag {
             b'X' => return Ok(()),
@@ -118,19 +121,6 @@ fn error(conn: &mut Conn, message: &str) {
     ClientError::error(code, message.to_owned()).encode(conn.out());
 }
 
-/// Calls `f` when dropped.
-fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
-}
-
 enum Done {
     /// A response (without ReadyForQuery) was written.
     Answered,
@@ -157,12 +147,8 @@ fn parse(text: &str) -> Option<Command> {
         if rest.is_empty() {
             break;
         }
-        let (token, after) = if let Some(q) = rest.strip_prefix('"') {
-            let (word, after) = quoted(q, '"')?;
-            (word, after)
-        } else if let Some(q) = rest.strip_prefix('\'') {
-            let (word, after) = quoted(q, '\'')?;
-            (word, after)
+        let (token, after) = if rest.starts_with(['"', '\'']) {
+            unquote(rest, rest.chars().next()?)?
         } else if let Some(after) = rest.strip_prefix('=') {
             ("=".to_owned(), after)
         } else {
@@ -186,24 +172,6 @@ fn parse(text: &str) -> Option<Command> {
         }
         _ => None,
     }
-}
-
-/// The inside of a quoted token, with doubled quotes unescaped, and what follows.
-fn quoted(text: &str, q: char) -> Option<(String, &str)> {
-    let mut out = String::new();
-    let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        if c == q {
-            if text[i + 1..].starts_with(q) {
-                out.push(q);
-                chars.next();
-                continue;
-            }
-            return Some((out, &text[i + 1..]));
-        }
-        out.push(c);
-    }
-    None
 }
 
 async fn run(
@@ -280,7 +248,7 @@ async fn run(
             }
             ("pause", db) => {
                 admin()?;
-                pause(b, &pools, db.as_deref()).await?;
+                pause(b, shared, db.as_deref()).await?;
                 tag(conn.out(), "PAUSE");
             }
             ("suspend", None) => {
@@ -293,7 +261,11 @@ async fn run(
                     return Err("cannot suspend with paused databases".into());
                 }
                 *all = Some(PauseKind::Suspend);
-                pools.iter().for_each(|p| p.pool.pause());
+                drop(all);
+                // Listed after the flag is set: a pool made since is made paused.
+                for p in shared.bouncer_pools(&b.config.path) {
+                    p.pool.pause();
+                }
                 tag(out, "SUSPEND");
             }
             ("resume", db) => {
@@ -328,21 +300,22 @@ async fn run(
                 if b.state.pause_all.lock().is_some() {
                     return Err("already suspended/paused".into());
                 }
-                let targets: Vec<&Arc<PoolEntry>> = match &db {
+                match &db {
                     Some(db) => {
                         not_console(db, "kill")?;
                         known(b, db)?;
                         b.state.paused.lock().insert(db.clone());
-                        pools.iter().filter(|p| &p.database == db).collect()
                     }
-                    None => {
-                        let mut paused = b.state.paused.lock();
-                        for p in &pools {
-                            paused.insert(p.database.clone());
-                        }
-                        pools.iter().collect()
-                    }
-                };
+                    None => b
+                        .state
+                        .paused
+                        .lock()
+                        .extend(pools.iter().map(|p| p.database.clone())),
+                }
+                let pools = shared.bouncer_pools(&b.config.path);
+                let targets = pools
+                    .iter()
+                    .filter(|p| db.as_ref().is_none_or(|d| &p.database == d));
                 for p in targets {
                     p.pool.pause();
                     p.clients.all().iter().for_each(|c| c.kill());
@@ -436,24 +409,30 @@ fn known(b: &Bouncer, db: &str) -> Result<(), String> {
 
 /// PAUSE [db]: new transactions wait; answered once every server of the
 /// database (or of all) has been released and closed.
-async fn pause(b: &Bouncer, pools: &[Arc<PoolEntry>], db: Option<&str>) -> Result<(), String> {
+async fn pause(b: &Bouncer, shared: &Shared, db: Option<&str>) -> Result<(), String> {
     if b.state.pause_all.lock().is_some() {
         return Err("already suspended/paused".into());
     }
-    let targets: Vec<&Arc<PoolEntry>> = match db {
+    let targets = match db {
         Some(db) => {
             not_console(db, "pause")?;
             known(b, db)?;
             if !b.state.paused.lock().insert(db.to_owned()) {
                 return Err("already suspended/paused".into());
             }
-            pools.iter().filter(|p| p.database == db).collect()
+            Some(db)
         }
         None => {
             *b.state.pause_all.lock() = Some(PauseKind::Pause);
-            pools.iter().collect()
+            None
         }
     };
+    // Listed after the flag is set: a pool made since is made paused.
+    let pools = shared.bouncer_pools(&b.config.path);
+    let targets: Vec<&Arc<PoolEntry>> = pools
+        .iter()
+        .filter(|p| targets.is_none_or(|db| p.database == db))
+        .collect();
     for p in &targets {
         p.pool.pause();
     }

@@ -21,30 +21,20 @@ mod show;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
 use fed::sqlstate::SqlState;
 use gat::pgbouncer::{AuthType, PgBouncer, hba};
 use parking_lot::Mutex;
 
 use crate::client::startup::Startup;
+use crate::clients::Counted;
 use crate::errors::ClientError;
 use crate::route::{AuthPlan, Extras, PoolEntry, Resolved, Router};
 
 /// The admin console's database name.
 pub const CONSOLE_DB: &str = "pgbouncer";
-
-/// Startup parameters PgBouncer always accepts (and tracks).
-const ALWAYS_ALLOWED: &[&str] = &[
-    "user",
-    "database",
-    "client_encoding",
-    "datestyle",
-    "timezone",
-    "standard_conforming_strings",
-    "application_name",
-];
 
 /// A console user's rights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,8 +48,6 @@ pub enum Role {
 /// What survives reloads. See the module docs.
 #[derive(Debug)]
 pub struct State {
-    /// When the process started serving this ini.
-    pub started: SystemTime,
     /// Databases paused by PAUSE/KILL db.
     pub paused: Mutex<HashSet<String>>,
     /// Databases refused by DISABLE.
@@ -70,8 +58,8 @@ pub struct State {
     pub clients: Arc<AtomicUsize>,
     /// Console clients connected now.
     pub console_clients: Arc<AtomicUsize>,
-    /// max_db_connections / max_user_connections ceilings by (name, max).
-    limits: Mutex<HashMap<(bool, String, usize), Arc<spool::Limit>>>,
+    /// max_db_connections / max_user_connections ceilings.
+    limits: Mutex<HashMap<LimitKey, Arc<spool::Limit>>>,
     /// Totals at the last two stats_period ticks, for the averages.
     pub history: Mutex<show::History>,
     /// Settings changed by the console's SET, applied over the ini.
@@ -90,7 +78,6 @@ pub enum PauseKind {
 impl Default for State {
     fn default() -> State {
         State {
-            started: SystemTime::now(),
             paused: Default::default(),
             disabled: Default::default(),
             pause_all: Mutex::new(None),
@@ -100,16 +87,6 @@ impl Default for State {
             history: Mutex::new(show::History::new()),
             overrides: Default::default(),
         }
-    }
-}
-
-/// A client counted against max_client_conn while it lives.
-#[derive(Debug)]
-pub struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -193,7 +170,13 @@ impl Bouncer {
             .iter()
             .chain(&bouncer.config.fallback)
         {
-            let spec = bouncer.pool_spec(db, db.user.as_deref().unwrap_or("check"), "check", None);
+            let spec = bouncer.pool_spec(
+                db,
+                db.user.as_deref().unwrap_or("check"),
+                "check",
+                None,
+                false,
+            );
             crate::route::ServerAt::new(&spec.pool, &spec.pool.address)
                 .map_err(|e| format!("{}: {e}", db.pos))?;
         }
@@ -217,9 +200,12 @@ impl Bouncer {
             )
             .with_hint("client_tls_sslmode = require: connect with sslmode=require"));
         }
-        let method = self.method(startup, stream)?;
+        let method = self.method(startup, stream);
         if startup.database == CONSOLE_DB {
-            return self.console(startup, method).map(|t| (t, counted));
+            return self
+                .console(router, startup, method)
+                .await
+                .map(|t| (t, counted));
         }
         let params = self.startup_params(&startup.params)?;
         if self.state.disabled.lock().contains(&startup.database) {
@@ -239,7 +225,9 @@ impl Bouncer {
         let pool_user = db.user.clone().unwrap_or_else(|| startup.user.clone());
         // The client's secret: auth_file first, then auth_query.
         let mut secret = self.config.secret(&startup.user).map(str::to_owned);
-        let looked_up = secret.is_none() && method != Method::Any && self.auth_user(db).is_some();
+        let looked_up = secret.is_none()
+            && matches!(method, Method::Trust | Method::Check(_))
+            && self.auth_user(db).is_some();
         if looked_up {
             secret = Some(self.auth_query(router, db, &startup.user).await?);
         }
@@ -254,16 +242,9 @@ impl Bouncer {
             Method::Reject => return Err(self.refused("login rejected", &startup.user)),
             Method::Check(m) => {
                 let Some(s) = &secret else {
-                    tokio::time::sleep(crate::client::auth::FAILURE_DELAY).await;
-                    return Err(self.refused(
-                        &format!(
-                            "password authentication failed for user \"{}\"",
-                            startup.user
-                        ),
-                        &startup.user,
-                    ));
+                    return Err(self.wrong_password(&startup.user).await);
                 };
-                AuthPlan::Check(router.prepared(&startup.user, s), m(s))
+                AuthPlan::Check(router.prepared(&startup.user, s), Some(m(s)))
             }
         };
         // Servers log in as the forced user with its password, else as the
@@ -272,8 +253,8 @@ impl Bouncer {
             Some(_) => db.password.clone(),
             None => secret.clone(),
         };
-        let spec = self.pool_spec(db, &pool_user, &startup.database, server_secret);
-        let pool = router.pgbouncer_pool(&spec)?;
+        let spec = self.pool_spec(db, &pool_user, &startup.database, server_secret, false);
+        let pool = self.pool(router, spec)?;
         Ok((
             Target::Pool(Resolved {
                 pool,
@@ -284,6 +265,16 @@ impl Bouncer {
         ))
     }
 
+    /// The refusal of a user without a usable secret, after the delay a
+    /// wrong password gets, so the two cannot be told apart.
+    async fn wrong_password(&self, user: &str) -> ClientError {
+        tokio::time::sleep(crate::client::auth::FAILURE_DELAY).await;
+        self.refused(
+            &format!("password authentication failed for user \"{user}\""),
+            user,
+        )
+    }
+
     fn refused(&self, message: &str, user: &str) -> ClientError {
         tracing::info!(user, reason = message, "login refused");
         ClientError::fatal(SqlState::INVALID_PASSWORD, message.to_owned())
@@ -291,10 +282,9 @@ impl Bouncer {
 
     fn count_client(&self, database: &str) -> Result<Counted, ClientError> {
         let max = self.config.values.int("max_client_conn").unwrap_or(100) as usize;
-        let now = self.state.clients.fetch_add(1, Ordering::AcqRel) + 1;
-        let counted = Counted(self.state.clients.clone());
+        let counted = Counted::new(&self.state.clients);
         // The console stays reachable when clients fill every slot.
-        if now > max && database != CONSOLE_DB {
+        if counted.now() > max && database != CONSOLE_DB {
             return Err(ClientError::fatal(
                 SqlState::TOO_MANY_CONNECTIONS,
                 "no more connections allowed (max_client_conn)",
@@ -305,13 +295,13 @@ impl Bouncer {
     }
 
     /// How this client must prove itself.
-    fn method(&self, startup: &Startup, stream: &fed::Stream) -> Result<Method, ClientError> {
-        Ok(match self.config.auth_type {
+    fn method(&self, startup: &Startup, stream: &fed::Stream) -> Method {
+        match self.config.auth_type {
             AuthType::Any => Method::Any,
             AuthType::Trust => Method::Trust,
-            AuthType::Plain => Method::Check(|_| Some(auth::Method::Cleartext)),
+            AuthType::Plain => Method::Check(cleartext),
             AuthType::Md5 => Method::Check(md5_or_scram),
-            AuthType::ScramSha256 => Method::Check(|_| Some(auth::Method::ScramSha256)),
+            AuthType::ScramSha256 => Method::Check(scram),
             AuthType::Hba => {
                 let client = hba::Client {
                     addr: stream.peer_address().map(|a| a.ip()),
@@ -322,15 +312,20 @@ impl Bouncer {
                 match hba::decide(&self.config.hba, &client) {
                     hba::Method::Trust => Method::Trust,
                     hba::Method::Reject => Method::Reject,
-                    hba::Method::Password => Method::Check(|_| Some(auth::Method::Cleartext)),
+                    hba::Method::Password => Method::Check(cleartext),
                     hba::Method::Md5 => Method::Check(md5_or_scram),
-                    hba::Method::ScramSha256 => Method::Check(|_| Some(auth::Method::ScramSha256)),
+                    hba::Method::ScramSha256 => Method::Check(scram),
                 }
             }
-        })
+        }
     }
 
-    fn console(&self, startup: &Startup, method: Method) -> Result<Target, ClientError> {
+    async fn console(
+        &self,
+        router: &Router,
+        startup: &Startup,
+        method: Method,
+    ) -> Result<Target, ClientError> {
         let v = &self.config.values;
         let listed = |name| v.list(name).iter().any(|u| u == &startup.user);
         let role = if listed("admin_users") {
@@ -346,22 +341,11 @@ impl Bouncer {
         let secret = self.config.secret(&startup.user);
         let auth = match (method, secret) {
             (Method::Any, _) | (Method::Trust, Some(_)) => AuthPlan::Trust,
-            (Method::Check(m), Some(s)) => AuthPlan::Check(
-                Arc::new(auth::PreparedSecret::new(
-                    &startup.user,
-                    crate::route::secret_of(s),
-                    &mut rand::rng(),
-                )),
-                m(s),
-            ),
+            (Method::Check(m), Some(s)) => {
+                AuthPlan::Check(router.prepared(&startup.user, s), Some(m(s)))
+            }
             _ => {
-                return Err(self.refused(
-                    &format!(
-                        "password authentication failed for user \"{}\"",
-                        startup.user
-                    ),
-                    &startup.user,
-                ));
+                return Err(self.wrong_password(&startup.user).await);
             }
         };
         Ok(Target::Console { auth, role })
@@ -379,8 +363,7 @@ impl Bouncer {
             if ignore.iter().any(|i| i.eq_ignore_ascii_case(k)) {
                 continue;
             }
-            let known = ALWAYS_ALLOWED.iter().any(|a| a.eq_ignore_ascii_case(k))
-                || self.tracked.iter().any(|t| t.eq_ignore_ascii_case(k));
+            let known = self.tracked.iter().any(|t| t.eq_ignore_ascii_case(k));
             if !known {
                 return Err(ClientError::fatal(
                     SqlState::PROTOCOL_VIOLATION,
@@ -432,57 +415,53 @@ impl Bouncer {
             ..db.clone()
         };
         let secret = self.config.secret(auth_user).map(str::to_owned);
-        let spec = self.pool_spec(&auth_db, auth_user, &format!("{}@auth", db.name), secret);
-        let pool = router.pgbouncer_pool(&spec)?;
+        let spec = self.pool_spec(&auth_db, auth_user, &db.name, secret, true);
+        let pool = self.pool(router, spec)?;
         let found = auth_query::lookup(&pool, &query, user).await?;
         match found {
             Some(secret) => Ok(secret),
-            None => {
-                tokio::time::sleep(crate::client::auth::FAILURE_DELAY).await;
-                Err(self.refused(
-                    &format!("password authentication failed for user \"{user}\""),
-                    user,
-                ))
-            }
+            None => Err(self.wrong_password(user).await),
         }
     }
 
-    /// A ceiling shared by the pools of a database (`user` false) or user.
-    fn limit(&self, user: bool, name: &str, max: u32) -> Option<Arc<spool::Limit>> {
-        if max == 0 {
-            return None;
-        }
-        let key = (user, name.to_owned(), max as usize);
-        let mut limits = self.state.limits.lock();
-        Some(
-            limits
-                .entry(key)
-                .or_insert_with(|| {
-                    let setting = if user {
+    /// The pool `spec` describes, made on first use with its shared
+    /// ceilings, and paused when its database is.
+    fn pool(&self, router: &Router, mut spec: PoolSpec) -> Result<Arc<PoolEntry>, ClientError> {
+        spec.extras.limits = spec
+            .limits
+            .iter()
+            .map(|key| {
+                let mut limits = self.state.limits.lock();
+                let limit = limits.entry(key.clone()).or_insert_with(|| {
+                    let setting = if key.0 {
                         "max_user_connections"
                     } else {
                         "max_db_connections"
                     };
-                    spool::Limit::new(format!("{setting} of {name}"), max as usize)
-                })
-                .clone(),
-        )
+                    spool::Limit::new(format!("{setting} of {}", key.1), key.2)
+                });
+                limit.clone()
+            })
+            .collect();
+        router.pgbouncer_pool(&spec, || self.is_paused(&spec.database))
     }
 
     /// The pool of database entry `db` for `pool_user`, serving clients that
     /// asked for `client_db`, logging in with `secret`.
+    /// `lookup`: the pool auth_query runs through, not one clients use.
     pub(crate) fn pool_spec(
         &self,
         db: &gat::pgbouncer::Database,
         pool_user: &str,
         client_db: &str,
         secret: Option<String>,
+        lookup: bool,
     ) -> PoolSpec {
         let v = &self.config.values;
         let user = self.config.user(pool_user);
         let int = |name: &str| v.int(name).unwrap_or(0);
         let secs = |name: &str| v.time(name).unwrap_or_default();
-        let never_if_zero = |d: Duration| (!d.is_zero()).then_some(d);
+        let timeout = |name: &str| v.timeout(name).unwrap_or_default();
         let port = db.port;
         let address = match db.host.as_deref() {
             Some(h) if h.starts_with('/') => {
@@ -511,7 +490,7 @@ impl Bouncer {
             }
             gat::PoolMode::Transaction => None,
         };
-        basic.idle_timeout = never_if_zero(secs("server_idle_timeout"));
+        basic.idle_timeout = timeout("server_idle_timeout");
         basic.reconnect_initial = secs("server_login_retry");
         basic.reconnect_max = secs("server_login_retry");
         basic.track = self.tracked.clone();
@@ -531,16 +510,16 @@ impl Bouncer {
             .min_pool_size
             .unwrap_or(int("min_pool_size"))
             .min(pool.max_connections);
-        pool.client_acquire_timeout = never_if_zero(secs("query_wait_timeout"));
+        pool.client_acquire_timeout = timeout("query_wait_timeout");
         pool.server_connect_timeout = secs("server_connect_timeout").max(Duration::from_millis(1));
         pool.server_login_timeout = pool.server_connect_timeout;
-        pool.query_timeout = never_if_zero(secs("query_timeout"));
-        pool.idle_transaction_timeout = never_if_zero(secs("idle_transaction_timeout"));
-        pool.client_idle_timeout = never_if_zero(secs("client_idle_timeout"));
-        pool.server_lifetime = db
-            .server_lifetime
-            .or_else(|| Some(secs("server_lifetime")))
-            .and_then(never_if_zero);
+        pool.query_timeout = timeout("query_timeout");
+        pool.idle_transaction_timeout = timeout("idle_transaction_timeout");
+        pool.client_idle_timeout = timeout("client_idle_timeout");
+        pool.server_lifetime = match db.server_lifetime {
+            Some(d) => (!d.is_zero()).then_some(d),
+            None => timeout("server_lifetime"),
+        };
         pool.server_check_delay = match check_query.trim() {
             "" => None,
             _ => Some(secs("server_check_delay")),
@@ -559,15 +538,17 @@ impl Bouncer {
             .and_then(|u| u.max_user_connections)
             .unwrap_or(int("max_user_connections"));
         let limits = [
-            self.limit(false, &db.name, max_db),
-            self.limit(true, pool_user, max_user),
+            (false, &db.name, max_db),
+            (true, &pool_user.to_owned(), max_user),
         ]
         .into_iter()
-        .flatten()
+        .filter(|(_, _, max)| *max > 0)
+        .map(|(user, name, max)| (user, name.clone(), max as usize))
         .collect();
         let key = format!(
-            "{}{}\0{}",
+            "{}{}{}\0{}",
             key_prefix(&self.config.path),
+            if lookup { LOOKUP } else { "" },
             serde_json::to_string(&pool).unwrap_or_default(),
             serde_json::to_string(&(
                 reserve,
@@ -581,35 +562,36 @@ impl Bouncer {
         );
         PoolSpec {
             key: key.into(),
+            database: client_db.to_owned(),
             pool,
+            limits,
             extras: Extras {
                 database: Some(client_db.to_owned()),
                 reserve: (reserve as usize, secs("reserve_pool_timeout")),
-                limits,
+                limits: Vec::new(),
             },
         }
-    }
-
-    /// Every database entry by name, the fallback's pools under their own
-    /// names.
-    pub fn database_entry(&self, name: &str) -> Option<&gat::pgbouncer::Database> {
-        self.config.database(name)
     }
 
     /// Whether a database is paused (by name, or everything).
     pub fn is_paused(&self, db: &str) -> bool {
         self.state.pause_all.lock().is_some() || self.state.paused.lock().contains(db)
     }
-
-    /// The time since start, for SHOW STATS averages.
-    pub fn uptime(&self) -> Duration {
-        self.state.started.elapsed().unwrap_or_default()
-    }
 }
 
 /// What every registry key of the pools of the ini at `path` starts with.
-pub fn key_prefix(path: &Path) -> String {
+fn key_prefix(path: &Path) -> String {
     format!("pgbouncer\0{}\0", path.display())
+}
+
+/// What follows the prefix in the key of an auth_query pool.
+const LOOKUP: &str = "auth_query\0";
+
+/// Whether a registry key is that of a pool clients of the ini at `path`
+/// use (not one auth_query runs through).
+pub fn serves_clients(path: &Path, key: &str) -> bool {
+    key.strip_prefix(&key_prefix(path))
+        .is_some_and(|rest| !rest.starts_with(LOOKUP))
 }
 
 impl Bouncer {
@@ -617,13 +599,19 @@ impl Bouncer {
     /// what this config would make for the same database and user: then it
     /// is carried over with its servers and clients.
     pub fn keeps(&self, key: &(Arc<str>, String, String), entry: &PoolEntry) -> bool {
-        if !key.0.starts_with(&key_prefix(&self.config.path)) || entry.database.ends_with("@auth") {
+        if !serves_clients(&self.config.path, &key.0) {
             return false;
         }
         let Some(db) = self.config.database(&entry.database) else {
             return false;
         };
-        let spec = self.pool_spec(db, &key.1, &entry.database, entry.config.password.clone());
+        let spec = self.pool_spec(
+            db,
+            &key.1,
+            &entry.database,
+            entry.config.password.clone(),
+            false,
+        );
         spec.key == key.0
     }
 }
@@ -632,11 +620,19 @@ impl Bouncer {
 pub(crate) struct PoolSpec {
     /// Registry key: every setting that makes it what it is.
     pub key: Arc<str>,
+    /// The database name its clients use.
+    pub database: String,
+    /// Its shared ceilings: (per user, name, max).
+    pub limits: Vec<LimitKey>,
     /// Its settings as a pggat pool.
     pub pool: gat::Pool,
     /// What a Gatfile pool does not have.
     pub extras: Extras,
 }
+
+/// A shared ceiling: whether it is a user's (else a database's), the name,
+/// the most servers.
+pub(crate) type LimitKey = (bool, String, usize);
 
 /// How a client is checked, by auth_type or its hba line.
 #[derive(Clone, Copy)]
@@ -645,26 +641,22 @@ enum Method {
     Trust,
     Reject,
     /// A password exchange; the method depends on the stored secret.
-    Check(fn(&str) -> Option<auth::Method>),
-}
-
-impl PartialEq for Method {
-    fn eq(&self, other: &Method) -> bool {
-        matches!(
-            (self, other),
-            (Method::Any, Method::Any)
-                | (Method::Trust, Method::Trust)
-                | (Method::Reject, Method::Reject)
-                | (Method::Check(_), Method::Check(_))
-        )
-    }
+    Check(fn(&str) -> auth::Method),
 }
 
 /// PgBouncer's `md5`: SCRAM when the stored secret is a SCRAM verifier.
-fn md5_or_scram(secret: &str) -> Option<auth::Method> {
+fn md5_or_scram(secret: &str) -> auth::Method {
     if secret.starts_with("SCRAM-SHA-256$") {
-        Some(auth::Method::ScramSha256)
+        auth::Method::ScramSha256
     } else {
-        Some(auth::Method::Md5)
+        auth::Method::Md5
     }
+}
+
+fn cleartext(_: &str) -> auth::Method {
+    auth::Method::Cleartext
+}
+
+fn scram(_: &str) -> auth::Method {
+    auth::Method::ScramSha256
 }

@@ -142,24 +142,103 @@ fn totals_by_db(pools: &[Arc<PoolEntry>]) -> BTreeMap<String, Totals> {
     by_db.entry(CONSOLE_DB.to_owned()).or_default();
     for p in pools {
         let t = by_db.entry(p.database.clone()).or_default();
-        *t = t.plus(p.stats.totals());
+        *t = t.plus(p.stats.totals(p.server_pools().map(|s| &s.counters)));
     }
     by_db
 }
 
-const STATS_NAMES: [&str; 11] = [
-    "server_assignment_count",
-    "xact_count",
-    "query_count",
-    "received",
-    "sent",
-    "xact_time",
-    "query_time",
-    "wait_time",
-    "client_parse_count",
-    "server_parse_count",
-    "bind_count",
+/// Each statistic's names, which PgBouncer spells differently per command:
+/// SHOW STATS (total, average), SHOW STATS_TOTALS, SHOW STATS_AVERAGES, and
+/// SHOW TOTALS (after `total_` / `avg_`). In [`total_values`] order.
+const STAT_NAMES: [[&str; 5]; 11] = [
+    [
+        "total_server_assignment_count",
+        "avg_server_assignment_count",
+        "server_assignment_count",
+        "server_assignment_count",
+        "server_assignment_count",
+    ],
+    [
+        "total_xact_count",
+        "avg_xact_count",
+        "xact_count",
+        "xact_count",
+        "xact_count",
+    ],
+    [
+        "total_query_count",
+        "avg_query_count",
+        "query_count",
+        "query_count",
+        "query_count",
+    ],
+    [
+        "total_received",
+        "avg_recv",
+        "bytes_received",
+        "bytes_received",
+        "client_bytes",
+    ],
+    [
+        "total_sent",
+        "avg_sent",
+        "bytes_sent",
+        "bytes_sent",
+        "server_bytes",
+    ],
+    [
+        "total_xact_time",
+        "avg_xact_time",
+        "xact_time",
+        "xact_time",
+        "xact_time",
+    ],
+    [
+        "total_query_time",
+        "avg_query_time",
+        "query_time",
+        "query_time",
+        "query_time",
+    ],
+    [
+        "total_wait_time",
+        "avg_wait_time",
+        "wait_time",
+        "wait_time",
+        "wait_time",
+    ],
+    [
+        "total_client_parse_count",
+        "avg_client_parse_count",
+        "client_parse_count",
+        "avg_client_parse_count",
+        "ps_client_parse_count",
+    ],
+    [
+        "total_server_parse_count",
+        "avg_server_parse_count",
+        "server_parse_count",
+        "avg_server_parse_count",
+        "ps_server_parse_count",
+    ],
+    [
+        "total_bind_count",
+        "avg_bind_count",
+        "bind_count",
+        "avg_bind_count",
+        "ps_bind_count",
+    ],
 ];
+
+/// `database` and then the statistics' names in column `k` of [`STAT_NAMES`]
+/// (and in `also`, after them), as numeric columns.
+fn stat_table(k: &[usize]) -> Table {
+    let mut columns: Vec<(&'static str, Ty)> = vec![("database", Ty::Text)];
+    for &k in k {
+        columns.extend(STAT_NAMES.iter().map(|n| (n[k], Ty::Numeric)));
+    }
+    Table::new(&columns)
+}
 
 fn total_values(t: &Totals) -> [u64; 11] {
     [
@@ -224,35 +303,7 @@ fn averages(
 
 /// SHOW STATS.
 pub fn stats(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
-    let mut columns: Vec<(&'static str, Ty)> = vec![("database", Ty::Text)];
-    const TOTAL: [&str; 11] = [
-        "total_server_assignment_count",
-        "total_xact_count",
-        "total_query_count",
-        "total_received",
-        "total_sent",
-        "total_xact_time",
-        "total_query_time",
-        "total_wait_time",
-        "total_client_parse_count",
-        "total_server_parse_count",
-        "total_bind_count",
-    ];
-    const AVG: [&str; 11] = [
-        "avg_server_assignment_count",
-        "avg_xact_count",
-        "avg_query_count",
-        "avg_recv",
-        "avg_sent",
-        "avg_xact_time",
-        "avg_query_time",
-        "avg_wait_time",
-        "avg_client_parse_count",
-        "avg_server_parse_count",
-        "avg_bind_count",
-    ];
-    columns.extend(TOTAL.iter().chain(AVG.iter()).map(|n| (*n, Ty::Numeric)));
-    let mut t = Table::new(&columns);
+    let mut t = stat_table(&[0, 1]);
     let (now, avgs) = averages(b, pools);
     for (db, totals) in &now {
         let mut row = vec![s(db)];
@@ -265,22 +316,7 @@ pub fn stats(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
 
 /// SHOW STATS_TOTALS.
 pub fn stats_totals(pools: &[Arc<PoolEntry>]) -> Table {
-    let mut columns: Vec<(&'static str, Ty)> = vec![("database", Ty::Text)];
-    const NAMES: [&str; 11] = [
-        "server_assignment_count",
-        "xact_count",
-        "query_count",
-        "bytes_received",
-        "bytes_sent",
-        "xact_time",
-        "query_time",
-        "wait_time",
-        "client_parse_count",
-        "server_parse_count",
-        "bind_count",
-    ];
-    columns.extend(NAMES.iter().map(|n| (*n, Ty::Numeric)));
-    let mut t = Table::new(&columns);
+    let mut t = stat_table(&[2]);
     for (db, totals) in totals_by_db(pools) {
         let mut row = vec![s(db)];
         row.extend(total_values(&totals).iter().map(s));
@@ -291,22 +327,7 @@ pub fn stats_totals(pools: &[Arc<PoolEntry>]) -> Table {
 
 /// SHOW STATS_AVERAGES.
 pub fn stats_averages(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
-    let mut columns: Vec<(&'static str, Ty)> = vec![("database", Ty::Text)];
-    const NAMES: [&str; 11] = [
-        "server_assignment_count",
-        "xact_count",
-        "query_count",
-        "bytes_received",
-        "bytes_sent",
-        "xact_time",
-        "query_time",
-        "wait_time",
-        "avg_client_parse_count",
-        "avg_server_parse_count",
-        "avg_bind_count",
-    ];
-    columns.extend(NAMES.iter().map(|n| (*n, Ty::Numeric)));
-    let mut t = Table::new(&columns);
+    let mut t = stat_table(&[3]);
     let (_, avgs) = averages(b, pools);
     for (db, a) in avgs {
         let mut row = vec![s(db)];
@@ -327,17 +348,11 @@ pub fn totals(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
             avg[i] += v;
         }
     }
-    let name = |n: &str| match n {
-        "received" => "client_bytes".to_owned(),
-        "sent" => "server_bytes".to_owned(),
-        n if n.ends_with("parse_count") || n == "bind_count" => format!("ps_{n}"),
-        n => n.to_owned(),
-    };
-    for (n, v) in STATS_NAMES.iter().zip(total_values(&all)) {
-        t.row(vec![s(format!("total_{}", name(n))), s(v)]);
+    for (n, v) in STAT_NAMES.iter().zip(total_values(&all)) {
+        t.row(vec![s(format!("total_{}", n[4])), s(v)]);
     }
-    for (n, v) in STATS_NAMES.iter().zip(avg) {
-        t.row(vec![s(format!("avg_{}", name(n))), s(v)]);
+    for (n, v) in STAT_NAMES.iter().zip(avg) {
+        t.row(vec![s(format!("avg_{}", n[4])), s(v)]);
     }
     t
 }
@@ -575,10 +590,7 @@ pub fn pools(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
             s(p.pool.stats().dialing),
             s(maxwait.as_secs()),
             s(maxwait.subsec_micros()),
-            s(match p.mode {
-                gat::PoolMode::Session => "session",
-                gat::PoolMode::Transaction => "transaction",
-            }),
+            s(mode_name(p.mode)),
             None,
         ]);
     }
@@ -702,15 +714,15 @@ pub fn users(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
     }
     names.sort();
     let global_max = b.config.values.int("max_user_connections").unwrap_or(0);
+    let mut clients_of: std::collections::HashMap<String, usize> = Default::default();
+    for c in pools.iter().flat_map(|p| p.clients.all()) {
+        *clients_of.entry(c.user.clone()).or_default() += 1;
+    }
     for name in names {
         let u = b.config.user(&name);
         let of_user: Vec<_> = pools.iter().filter(|p| p.user == name).collect();
         let servers: usize = of_user.iter().map(|p| p.pool.stats().live).sum();
-        let clients: usize = pools
-            .iter()
-            .flat_map(|p| p.clients.all())
-            .filter(|c| c.user == name)
-            .count();
+        let clients = clients_of.get(&name).copied().unwrap_or(0);
         let padded = |n: Option<u32>| s(n.map(|n| format!("{n:9}")).unwrap_or_default());
         t.row(vec![
             s(&name),

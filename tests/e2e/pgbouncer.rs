@@ -166,10 +166,10 @@ async fn pool_row(
 }
 
 async fn pool_count(admin: &tokio_postgres::Client, db: &str, user: &str, col: &str) -> i64 {
-    match pool_row(admin, db, user).await {
-        Some((cols, row)) => column(&cols, &row, col).parse().unwrap(),
-        None => 0,
-    }
+    let (cols, row) = pool_row(admin, db, user)
+        .await
+        .unwrap_or_else(|| panic!("no SHOW POOLS row for {db}/{user}"));
+    column(&cols, &row, col).parse().unwrap()
 }
 
 #[tokio::test]
@@ -244,7 +244,48 @@ async fn users_of_the_auth_file_and_auth_query_log_in_and_others_are_refused() {
         "{}",
         message(&e)
     );
+    let ignored = connect(&format!(
+        "{} options='-c extra_float_digits=2'",
+        ini.url(MD5.name, MD5.password, "one")
+    ))
+    .await
+    .expect("an ignored startup parameter is let through");
+    ignored.simple_query("SELECT 1").await.unwrap();
 }
+
+/// The ids of the servers SHOW SERVERS lists for `db`.
+async fn server_ids(admin: &tokio_postgres::Client, db: &str) -> Vec<String> {
+    let (cols, rows) = console(admin, "SHOW SERVERS").await.unwrap();
+    rows.iter()
+        .filter(|r| column(&cols, r, "database") == db)
+        .map(|r| column(&cols, r, "id").to_owned())
+        .collect()
+}
+
+/// SHOW CLIENTS' and SHOW SERVERS' columns.
+const SOCKET_COLUMNS: &[&str] = &[
+    "type",
+    "user",
+    "database",
+    "replication",
+    "state",
+    "addr",
+    "port",
+    "local_addr",
+    "local_port",
+    "connect_time",
+    "request_time",
+    "wait",
+    "wait_us",
+    "close_needed",
+    "ptr",
+    "link",
+    "remote_pid",
+    "tls",
+    "application_name",
+    "prepared_statements",
+    "id",
+];
 
 /// Expected columns: PgBouncer's documentation (1.24).
 const SHOW_COLUMNS: &[(&str, &[&str])] = &[
@@ -333,58 +374,8 @@ const SHOW_COLUMNS: &[(&str, &[&str])] = &[
         ],
     ),
     ("TOTALS", &["name", "value"]),
-    (
-        "CLIENTS",
-        &[
-            "type",
-            "user",
-            "database",
-            "replication",
-            "state",
-            "addr",
-            "port",
-            "local_addr",
-            "local_port",
-            "connect_time",
-            "request_time",
-            "wait",
-            "wait_us",
-            "close_needed",
-            "ptr",
-            "link",
-            "remote_pid",
-            "tls",
-            "application_name",
-            "prepared_statements",
-            "id",
-        ],
-    ),
-    (
-        "SERVERS",
-        &[
-            "type",
-            "user",
-            "database",
-            "replication",
-            "state",
-            "addr",
-            "port",
-            "local_addr",
-            "local_port",
-            "connect_time",
-            "request_time",
-            "wait",
-            "wait_us",
-            "close_needed",
-            "ptr",
-            "link",
-            "remote_pid",
-            "tls",
-            "application_name",
-            "prepared_statements",
-            "id",
-        ],
-    ),
+    ("CLIENTS", SOCKET_COLUMNS),
+    ("SERVERS", SOCKET_COLUMNS),
     (
         "DATABASES",
         &[
@@ -612,6 +603,8 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         .expect("enabled");
 
     // RELOAD picks up an edit: a third database.
+    let two_servers = server_ids(&admin, "two").await;
+    assert!(!two_servers.is_empty());
     ini.write(
         "",
         &format!(
@@ -624,10 +617,16 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         .await
         .expect("new database");
     three.simple_query("SELECT 1").await.unwrap();
-    // ...and the pools it did not change keep their servers.
+    // ...and the pools it did not change keep their servers: a new client
+    // of two is served by the server two had before.
     two.simple_query("SELECT 1")
         .await
         .expect("two kept across RELOAD");
+    let new_two = connect(&ini.url(MD5.name, MD5.password, "two"))
+        .await
+        .unwrap();
+    new_two.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(server_ids(&admin, "two").await, two_servers);
 
     // SET changes a setting (through the same reload); an unknown one fails.
     admin
@@ -640,6 +639,12 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         .find(|r| column(&cols, r, "key") == "default_pool_size")
         .unwrap();
     assert_eq!(column(&cols, size, "value"), "7");
+    let (cols, rows) = console(&admin, "SHOW DATABASES").await.unwrap();
+    let db_two = rows
+        .iter()
+        .find(|r| column(&cols, r, "name") == "two")
+        .unwrap();
+    assert_eq!(column(&cols, db_two, "pool_size"), "7");
     let e = admin
         .simple_query("SET no_such_setting = 1")
         .await

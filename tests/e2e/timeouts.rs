@@ -77,7 +77,9 @@ async fn idle_transaction_timeout_ends_the_client_with_25p03_and_rolls_back() {
     )
     .await;
     let (c, task) = watched_client(&g, "tidle").await;
-    c.batch_execute("BEGIN; CREATE TEMP TABLE never_committed (x int)")
+    // A real table: a temp one would pin the client, and the reset after a
+    // pin drops it whether or not the transaction was rolled back.
+    c.batch_execute("BEGIN; CREATE TABLE never_committed (x int)")
         .await
         .unwrap();
     // Sent nothing since: the connection ends with 25P03.

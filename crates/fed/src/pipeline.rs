@@ -137,22 +137,27 @@ pub struct Pipeline {
     copy_out: bool,
     desync: bool,
     usage: Usage,
-    /// When the batch being answered began, and the transaction.
+    /// When the query being answered began, and the transaction.
     busy_since: Option<Instant>,
     xact_since: Option<Instant>,
 }
 
 /// What a server has done, for statistics: counted as it goes, read as
 /// differences between two samples.
+///
+/// Counted as PgBouncer counts: a query runs from a message sent when
+/// nothing was owed to the ReadyForQuery that leaves nothing owed, so
+/// batches a client pipelines count once together; a transaction ends at
+/// such a ReadyForQuery with status 'I'.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Batches answered (a Query, or extended-protocol messages up to Sync).
+    /// Queries answered.
     pub queries: u64,
-    /// Transactions ended (ReadyForQuery 'I'; an autocommit statement is one).
+    /// Transactions ended (an autocommit statement is one).
     pub xacts: u64,
-    /// Time from a batch's first message to its ReadyForQuery, summed.
+    /// Time in queries, summed.
     pub query_time: Duration,
-    /// Time from a transaction's first message to its ReadyForQuery 'I', summed.
+    /// Time in transactions, summed.
     pub xact_time: Duration,
 }
 

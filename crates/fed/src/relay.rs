@@ -156,7 +156,6 @@ pub struct Relay<'a, M> {
     up: Lane,
     down: Lane,
     stop: Option<Outcome>,
-    client_reads: u64,
     record: Option<&'a mut Recording>,
     skip: Option<Skip>,
 }
@@ -179,7 +178,7 @@ pub enum Waiting {
 pub struct Watch {
     /// What it waits for.
     pub waiting: Waiting,
-    /// Reads from the client so far.
+    /// Bytes read from the client so far.
     pub client_reads: u64,
     /// Batches (up to a ReadyForQuery) the server has answered so far.
     pub batches_done: u64,
@@ -206,7 +205,6 @@ impl<'a, M: Middleware> Relay<'a, M> {
             up: Lane::default(),
             down: Lane::default(),
             stop: None,
-            client_reads: 0,
             record: None,
             skip: None,
         }
@@ -244,7 +242,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
         };
         Watch {
             waiting,
-            client_reads: self.client_reads,
+            client_reads: self.client.bytes().0,
             batches_done: self.pipeline.batch_answering(),
         }
     }
@@ -525,10 +523,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
                         self.up.eof = true;
                         return Poll::Ready(Outcome::ClientGone(eof_error(self.client)));
                     }
-                    Poll::Ready(Ok(_)) => {
-                        self.client_reads += 1;
-                        progressed = true;
-                    }
+                    Poll::Ready(Ok(_)) => progressed = true,
                     Poll::Ready(Err(e)) => return Poll::Ready(Outcome::ClientGone(e)),
                     Poll::Pending => {}
                 }

@@ -32,4 +32,4 @@ pub use limit::Limit;
 pub use pool::{Counters, Options, Pool, Stats};
 pub use recipe::{Address, Recipe, ServerTls, TlsWhen};
 pub use server::{BackendKey, Params, Parts, Server, server_error};
-pub use status::{ServerState, ServerStatus};
+pub use status::{ServerState, ServerStatus, Stamp};

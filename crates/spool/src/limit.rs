@@ -35,21 +35,6 @@ impl Limit {
         })
     }
 
-    /// The setting it enforces, for logs.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The ceiling.
-    pub fn max(&self) -> usize {
-        self.max
-    }
-
-    /// Servers counted against it now.
-    pub fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
-    }
-
     pub(crate) fn join(&self, pool: &Arc<Pool>) {
         let mut pools = self.pools.lock();
         pools.retain(|p| p.strong_count() > 0);
@@ -82,9 +67,13 @@ impl Limit {
     /// Closes one idle server of a pool other than `except`, to make room.
     pub(crate) fn evict(&self, except: &Pool) -> bool {
         let pools: Vec<Arc<Pool>> = self.pools.lock().iter().filter_map(Weak::upgrade).collect();
-        pools
+        let evicted = pools
             .iter()
             .filter(|p| !std::ptr::eq(p.as_ref(), except))
-            .any(|p| p.close_one_idle())
+            .any(|p| p.close_one_idle());
+        if evicted {
+            tracing::debug!(limit = %self.name, "closed another pool's idle server to make room");
+        }
+        evicted
     }
 }

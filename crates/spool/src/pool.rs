@@ -159,6 +159,19 @@ pub struct Pool {
     servers: Mutex<HashMap<u64, Arc<ServerStatus>>>,
 }
 
+impl Drop for Pool {
+    /// Servers still idle here go with the pool: their slots under shared
+    /// ceilings go back (a server in use holds the pool, so none is).
+    fn drop(&mut self) {
+        let live = self.state.get_mut().live;
+        for limit in &self.opts.limits {
+            for _ in 0..live {
+                limit.give_back();
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
@@ -302,7 +315,6 @@ impl Pool {
             // Held by a guard during the check, which may run a query: if
             // this acquisition is dropped meanwhile, the guard gives the
             // server back (cleaned) instead of losing its slot.
-            server.status().set(ServerState::Tested);
             let mut guard = Guard::new(self.clone(), server);
             if !self.healthy(guard.server()).await {
                 guard.discard();
@@ -387,6 +399,8 @@ impl Pool {
 
     fn spawn_dial(self: &Arc<Self>) {
         let pool = self.clone();
+        // A RECONNECT while this dial runs must catch its server too.
+        let epoch = self.epoch.load(Ordering::Acquire);
         tokio::spawn(async move {
             let result = Server::connect(&pool.recipe).await;
             let mut st = pool.state.lock();
@@ -397,15 +411,17 @@ impl Pool {
                     st.backoff = Duration::ZERO;
                     st.last_error = None;
                     drop(st);
-                    if let Some(status) = Arc::get_mut(server.status_mut()) {
-                        status.epoch = pool.epoch.load(Ordering::Acquire);
-                    }
+                    server.epoch = epoch;
                     pool.servers
                         .lock()
                         .insert(server.id(), server.status().clone());
                     pool.counters.connects.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(pool = %pool.opts.name, server = server.id(), "server connected");
-                    if pool.closed.load(Ordering::Acquire) {
+                    // A draining pool takes it only for a client waiting now:
+                    // parked idle it would hold its shared-ceiling slot.
+                    let unwanted =
+                        pool.draining.load(Ordering::Acquire) && pool.sched.waiting() == 0;
+                    if pool.closed.load(Ordering::Acquire) || unwanted {
                         pool.close(server);
                     } else {
                         pool.sched.release(server);
@@ -465,6 +481,7 @@ impl Pool {
                 server.idle_for() >= delay && (!delay.is_zero() || server.has_served())
             })
         {
+            server.status().set(ServerState::Tested);
             let check = server.query(&self.opts.check_query);
             match tokio::time::timeout(self.opts.reset_timeout, check).await {
                 Ok(Ok(())) => {}
@@ -492,7 +509,7 @@ impl Pool {
         if server.is_broken()
             || !server.pipeline().is_idle()
             || expired
-            || server.status().epoch < self.epoch.load(Ordering::Acquire)
+            || server.epoch < self.epoch.load(Ordering::Acquire)
             || self.closed.load(Ordering::Acquire)
             || self.draining.load(Ordering::Acquire)
         {
@@ -555,12 +572,6 @@ impl Pool {
     /// Whether the pool is paused.
     pub fn is_paused(&self) -> bool {
         *self.paused.borrow()
-    }
-
-    /// Servers held by clients or being checked now.
-    pub fn busy(&self) -> usize {
-        let st = self.state.lock();
-        st.live.saturating_sub(self.sched.idle())
     }
 
     /// Waits until no server is held, then closes every idle one: what

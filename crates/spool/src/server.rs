@@ -61,6 +61,9 @@ pub struct Server {
     served: bool,
     broken: bool,
     status: Arc<ServerStatus>,
+    /// The pool's reconnect epoch when its dial began: a server older than
+    /// the pool's current epoch closes when it comes back (RECONNECT).
+    pub(crate) epoch: u64,
 }
 
 impl rob::Keyed for Server {
@@ -128,6 +131,7 @@ impl Server {
         ));
         Ok(Server {
             status,
+            epoch: 0,
             id,
             conn,
             pipeline: Pipeline::new(),
@@ -192,10 +196,6 @@ impl Server {
     /// What the admin console shows of it.
     pub fn status(&self) -> &Arc<ServerStatus> {
         &self.status
-    }
-
-    pub(crate) fn status_mut(&mut self) -> &mut Arc<ServerStatus> {
-        &mut self.status
     }
 
     /// Time since login.

@@ -28,20 +28,39 @@ pub struct ServerStatus {
     pub local_address: Option<String>,
     /// Whether the connection is encrypted.
     pub tls: bool,
-    /// The pool's reconnect epoch when it was made: older ones close when
-    /// they come back (RECONNECT).
-    pub(crate) epoch: u64,
     state: AtomicU8,
     /// Unix microseconds of the last change of hands.
-    since: AtomicU64,
+    since: Stamp,
     /// The id of the client holding it, 0 for none.
     client: AtomicU64,
     close_needed: AtomicBool,
 }
 
-fn micros(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+/// A moment, as an atomic (for records read by the admin console while the
+/// connection they describe changes hands).
+#[derive(Debug)]
+pub struct Stamp(AtomicU64);
+
+impl Stamp {
+    /// Now.
+    pub fn now() -> Stamp {
+        let s = Stamp(AtomicU64::new(0));
+        s.touch();
+        s
+    }
+
+    /// Moves it to now.
+    pub fn touch(&self) {
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.0.store(micros, Ordering::Relaxed);
+    }
+
+    /// The moment.
+    pub fn get(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_micros(self.0.load(Ordering::Relaxed))
+    }
 }
 
 impl ServerStatus {
@@ -53,9 +72,8 @@ impl ServerStatus {
             pid,
             local_address,
             tls,
-            epoch: 0,
             state: AtomicU8::new(ServerState::Idle as u8),
-            since: AtomicU64::new(micros(now)),
+            since: Stamp::now(),
             client: AtomicU64::new(0),
             close_needed: AtomicBool::new(false),
         }
@@ -63,8 +81,7 @@ impl ServerStatus {
 
     pub(crate) fn set(&self, state: ServerState) {
         self.state.store(state as u8, Ordering::Relaxed);
-        self.since
-            .store(micros(SystemTime::now()), Ordering::Relaxed);
+        self.since.touch();
         if state != ServerState::Active {
             self.client.store(0, Ordering::Relaxed);
         }
@@ -81,7 +98,7 @@ impl ServerStatus {
 
     /// When it last changed hands.
     pub fn since(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_micros(self.since.load(Ordering::Relaxed))
+        self.since.get()
     }
 
     /// Records the client holding it.

@@ -24,7 +24,7 @@
 
 mod route;
 
-pub use route::{Start, start};
+pub use route::{Fold, Start, start};
 
 use std::borrow::Cow;
 

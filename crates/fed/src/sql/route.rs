@@ -93,24 +93,54 @@ pub fn start(sql: &[u8]) -> Start {
         return Start::Write;
     }
     let mut pos = 0;
-    let mut block = false;
+    let mut fold = Fold::default();
     while pos < sql.len() {
         let mut cur = Cursor::new(sql, pos);
         let stmt = cur.next().map(|first| statement(&mut cur, first));
         cur.finish();
         pos = cur.lex.pos;
-        match stmt {
-            None => {}
-            Some(Stmt::Begin(modes)) => match modes.start() {
-                Some(s) => return s,
-                None => block = true,
-            },
-            Some(Stmt::Write) => return Start::Write,
-            Some(Stmt::Read) if block => return Start::Block,
-            Some(Stmt::Read) => return Start::Read,
+        let decided = match stmt {
+            None => None,
+            Some(Stmt::Begin(modes)) => fold.next(modes.start().unwrap_or(Start::Block)),
+            Some(Stmt::Write) => fold.next(Start::Write),
+            Some(Stmt::Read) => fold.next(Start::Read),
+        };
+        if let Some(s) = decided {
+            return s;
         }
     }
-    if block { Start::Block } else { Start::Read }
+    fold.end()
+}
+
+/// Reads statements (or whole query strings) one after another until one
+/// decides: a `BEGIN` without modes only opens a block, and the next
+/// statement says what the block is (a read inside it is a [`Start::Block`]).
+#[derive(Debug, Default)]
+pub struct Fold {
+    block: bool,
+}
+
+impl Fold {
+    /// Takes the next statement's class; `Some` once the start is decided.
+    pub fn next(&mut self, s: Start) -> Option<Start> {
+        match s {
+            Start::Block => {
+                self.block = true;
+                None
+            }
+            Start::Read if self.block => Some(Start::Block),
+            s => Some(s),
+        }
+    }
+
+    /// What is decided when nothing more follows.
+    pub fn end(&self) -> Start {
+        if self.block {
+            Start::Block
+        } else {
+            Start::Read
+        }
+    }
 }
 
 enum Stmt {

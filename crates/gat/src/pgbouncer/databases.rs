@@ -87,43 +87,37 @@ pub fn database(entry: &Entry) -> Result<Database> {
         parameters: Vec::new(),
         pos: entry.pos.clone(),
     };
-    for (key, value) in pairs(entry)? {
-        let bad =
-            |expected: &str| Error::at(&entry.value_pos, format!("{key}={value:?}"), expected);
-        let count = || {
-            value
-                .parse::<u32>()
-                .map_err(|_| bad("a non-negative integer"))
-        };
+    for pair in pairs(entry)? {
+        let (key, value) = (&pair.key, &pair.value);
         match key.as_str() {
             "dbname" => db.dbname = Some(value.clone()),
             "host" => {
-                if split_list(&value).len() > 1 {
-                    return Err(bad(
+                if split_list(value).len() > 1 {
+                    return Err(pair.bad(
                         "one host: pggat does not balance a database over several hosts (use a Gatfile `pool hybrid`)",
                     ));
                 }
                 db.host = (!value.is_empty()).then(|| value.clone());
             }
-            "port" => db.port = value.parse().map_err(|_| bad("a port number"))?,
+            "port" => db.port = value.parse().map_err(|_| pair.bad("a port number"))?,
             "user" => db.user = Some(value.clone()),
             "password" => db.password = Some(value.clone()),
             "auth_user" => db.auth_user = Some(value.clone()),
             "auth_dbname" => db.auth_dbname = Some(value.clone()),
             "auth_query" => db.auth_query = Some(value.clone()),
-            "pool_size" => db.pool_size = Some(count()?),
-            "min_pool_size" => db.min_pool_size = Some(count()?),
-            "reserve_pool" | "reserve_pool_size" => db.reserve_pool = Some(count()?),
-            "max_db_connections" => db.max_db_connections = Some(count()?),
-            "pool_mode" => db.pool_mode = Some(pool_mode(&value).ok_or_else(|| bad(POOL_MODES))?),
+            "pool_size" => db.pool_size = Some(pair.count()?),
+            "min_pool_size" => db.min_pool_size = Some(pair.count()?),
+            "reserve_pool" | "reserve_pool_size" => db.reserve_pool = Some(pair.count()?),
+            "max_db_connections" => db.max_db_connections = Some(pair.count()?),
+            "pool_mode" => db.pool_mode = Some(pair.pool_mode()?),
             "server_lifetime" => {
-                db.server_lifetime = Some(parse_seconds(&value).ok_or_else(|| bad("seconds"))?)
+                db.server_lifetime = Some(parse_seconds(value).ok_or_else(|| pair.bad("seconds"))?)
             }
             "client_encoding" | "datestyle" | "timezone" | "application_name" => {
                 db.parameters.push((key.clone(), value.clone()))
             }
             "connect_query" | "load_balance_hosts" => {
-                return Err(bad(
+                return Err(pair.bad(
                     "a key pggat supports: connect_query and load_balance_hosts are not implemented",
                 ));
             }
@@ -156,19 +150,13 @@ pub fn user(entry: &Entry) -> Result<User> {
         max_user_connections: None,
         pos: entry.pos.clone(),
     };
-    for (key, value) in pairs(entry)? {
-        let bad =
-            |expected: &str| Error::at(&entry.value_pos, format!("{key}={value:?}"), expected);
-        let count = || {
-            value
-                .parse::<u32>()
-                .map_err(|_| bad("a non-negative integer"))
-        };
+    for pair in pairs(entry)? {
+        let key = &pair.key;
         match key.as_str() {
-            "pool_mode" => user.pool_mode = Some(pool_mode(&value).ok_or_else(|| bad(POOL_MODES))?),
-            "pool_size" => user.pool_size = Some(count()?),
-            "reserve_pool_size" | "reserve_pool" => user.reserve_pool_size = Some(count()?),
-            "max_user_connections" => user.max_user_connections = Some(count()?),
+            "pool_mode" => user.pool_mode = Some(pair.pool_mode()?),
+            "pool_size" => user.pool_size = Some(pair.count()?),
+            "reserve_pool_size" | "reserve_pool" => user.reserve_pool_size = Some(pair.count()?),
+            "max_user_connections" => user.max_user_connections = Some(pair.count()?),
             _ => {
                 return Err(Error::at(
                     &entry.value_pos,
@@ -179,6 +167,30 @@ pub fn user(entry: &Entry) -> Result<User> {
         }
     }
     Ok(user)
+}
+
+/// One `key=value` of an entry, with where the entry's value is written.
+struct Pair<'a> {
+    key: String,
+    value: String,
+    at: &'a Pos,
+}
+
+impl Pair<'_> {
+    /// The error for a value that is not `expected`.
+    fn bad(&self, expected: &str) -> Error {
+        Error::at(self.at, format!("{}={:?}", self.key, self.value), expected)
+    }
+
+    fn count(&self) -> Result<u32> {
+        self.value
+            .parse()
+            .map_err(|_| self.bad("a non-negative integer"))
+    }
+
+    fn pool_mode(&self) -> Result<PoolMode> {
+        pool_mode(&self.value).ok_or_else(|| self.bad(POOL_MODES))
+    }
 }
 
 const POOL_MODES: &str = "session or transaction (statement pooling is not implemented)";
@@ -194,7 +206,7 @@ pub fn pool_mode(value: &str) -> Option<PoolMode> {
 
 /// The `key=value` pairs of a connection string: blank-separated, blanks allowed around `=`, values in
 /// single quotes may hold blanks, `\'` and `\\`.
-fn pairs(entry: &Entry) -> Result<Vec<(String, String)>> {
+fn pairs(entry: &Entry) -> Result<Vec<Pair<'_>>> {
     let bad = |found: String| {
         Error::at(
             &entry.value_pos,
@@ -244,7 +256,11 @@ fn pairs(entry: &Entry) -> Result<Vec<(String, String)>> {
             value.push_str(&rest[..len]);
             rest = &rest[len..];
         }
-        out.push((key, value));
+        out.push(Pair {
+            key,
+            value,
+            at: &entry.value_pos,
+        });
         rest = rest.trim_start();
     }
     Ok(out)

@@ -158,26 +158,34 @@ fn include_path(from: &Path, target: &str, env: &dyn Environment) -> PathBuf {
 /// The key of a line and what follows it: a bare word (letters, digits, `_ . - *` and anything but
 /// blanks and `=`) or a double-quoted name with `""` for a quote.
 fn split_key(body: &str) -> Option<(String, &str)> {
-    if let Some(quoted) = body.strip_prefix('"') {
-        let mut key = String::new();
-        let mut chars = quoted.char_indices();
-        while let Some((i, c)) = chars.next() {
-            if c == '"' {
-                if quoted[i + 1..].starts_with('"') {
-                    key.push('"');
-                    chars.next();
-                    continue;
-                }
-                return Some((key, &quoted[i + 1..]));
-            }
-            key.push(c);
-        }
-        return None;
+    if body.starts_with('"') {
+        return unquote(body, '"');
     }
     let end = body
         .find(|c: char| c == '=' || c.is_whitespace())
         .unwrap_or(body.len());
     (end > 0).then(|| (body[..end].to_owned(), &body[end..]))
+}
+
+/// A leading token quoted with `q`, a doubled `q` standing for one (PgBouncer's quoting in the ini,
+/// the auth_file and the admin console): its content and what follows it. `None` when `text` does not
+/// start with `q` or the quote is not closed.
+pub fn unquote(text: &str, q: char) -> Option<(String, &str)> {
+    let inner = text.strip_prefix(q)?;
+    let mut out = String::new();
+    let mut chars = inner.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == q {
+            if inner[i + 1..].starts_with(q) {
+                out.push(q);
+                chars.next();
+                continue;
+            }
+            return Some((out, &inner[i + 1..]));
+        }
+        out.push(c);
+    }
+    None
 }
 
 #[cfg(test)]

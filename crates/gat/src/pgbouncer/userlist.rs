@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::ini::unquote;
 use crate::error::{Error, Pos, Result};
 use crate::syntax::Environment;
 
@@ -39,8 +40,8 @@ pub fn read(path: &Path, env: &dyn Environment, from: &Pos) -> Result<Vec<Creden
         };
         let expected = "\"user\" \"secret\"";
         let (user, rest) =
-            quoted(body).ok_or_else(|| Error::at(&pos, "an unterminated quote", expected))?;
-        let (secret, _) = quoted(rest.trim_start()).ok_or_else(|| {
+            unquote(body, '"').ok_or_else(|| Error::at(&pos, "an unterminated quote", expected))?;
+        let (secret, _) = unquote(rest.trim_start(), '"').ok_or_else(|| {
             Error::at(
                 &pos,
                 format!("user {user:?} without a quoted secret"),
@@ -50,25 +51,6 @@ pub fn read(path: &Path, env: &dyn Environment, from: &Pos) -> Result<Vec<Creden
         users.push(Credential { user, secret });
     }
     Ok(users)
-}
-
-/// A leading `"..."` with `""` escapes, and what follows it.
-fn quoted(text: &str) -> Option<(String, &str)> {
-    let inner = text.strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = inner.char_indices();
-    while let Some((i, c)) = chars.next() {
-        if c == '"' {
-            if inner[i + 1..].starts_with('"') {
-                out.push('"');
-                chars.next();
-                continue;
-            }
-            return Some((out, &inner[i + 1..]));
-        }
-        out.push(c);
-    }
-    None
 }
 
 #[cfg(test)]
