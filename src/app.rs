@@ -352,6 +352,15 @@ impl Running {
         hurry: impl std::future::Future<Output = ()>,
     ) {
         self.stop_accepting.cancel();
+        // However it began (a signal, the console), console sessions see
+        // it and end: they would otherwise hold the shutdown open.
+        self.shared.shutdown.send_if_modified(|asked| {
+            let first = asked.is_none();
+            if first {
+                *asked = Some(kind);
+            }
+            first
+        });
         if kind != ShutdownKind::WaitForClients {
             self.shared.draining.cancel();
         }

@@ -35,6 +35,36 @@ struct InFlight {
     done: Notify,
 }
 
+/// Cancel requests of one pool's clients, right now (SHOW POOLS'
+/// `cl_active_cancel_req`, `sv_active_cancel` and `sv_being_canceled`).
+#[derive(Debug, Default)]
+pub struct CancelGauges {
+    /// Cancels being forwarded to a server.
+    pub forwarding: AtomicUsize,
+    /// Servers whose release waits for cancels still on their way.
+    pub releasing: AtomicUsize,
+}
+
+/// Counts one on `gauge` until dropped.
+struct Gauged<'a>(Option<&'a AtomicUsize>);
+
+impl<'a> Gauged<'a> {
+    fn new(gauge: Option<&'a AtomicUsize>) -> Gauged<'a> {
+        if let Some(g) = gauge {
+            g.fetch_add(1, Ordering::Relaxed);
+        }
+        Gauged(gauge)
+    }
+}
+
+impl Drop for Gauged<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.0 {
+            g.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One client's registration state, shared by the registry (for cancels
 /// that arrive) and the client's task (which arms and disarms it around
 /// every transaction without touching the registry's lock).
@@ -42,6 +72,7 @@ struct InFlight {
 struct Slot {
     target: Mutex<Armed>,
     inflight: InFlight,
+    gauges: Option<Arc<CancelGauges>>,
 }
 
 /// The server a client's cancel goes to, kept between transactions so that
@@ -66,8 +97,9 @@ pub struct Registration {
 }
 
 impl Cancels {
-    /// Registers a new client under a fresh random key.
-    pub fn register(self: &Arc<Self>) -> Registration {
+    /// Registers a new client under a fresh random key; its cancels are
+    /// counted in `gauges` (its pool's), if given.
+    pub fn register(self: &Arc<Self>, gauges: Option<Arc<CancelGauges>>) -> Registration {
         let mut rng = rand::rng();
         let mut map = self.map.lock();
         loop {
@@ -75,7 +107,10 @@ impl Cancels {
             if map.contains_key(&key) {
                 continue;
             }
-            let slot = Arc::new(Slot::default());
+            let slot = Arc::new(Slot {
+                gauges,
+                ..Slot::default()
+            });
             map.insert(key, slot.clone());
             return Registration {
                 cancels: self.clone(),
@@ -101,9 +136,11 @@ impl Cancels {
             tracing::debug!(pid, "cancel request for an unknown or idle client ignored");
             return;
         };
+        let gauged = Gauged::new(slot.gauges.as_ref().map(|g| &g.forwarding));
         if let Err(e) = send_cancel(&target).await {
             tracing::info!(server = %target.address, error = %e, "could not forward cancel request");
         }
+        drop(gauged);
         if slot.inflight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             slot.inflight.done.notify_waiters();
         }
@@ -139,6 +176,7 @@ impl Registration {
         if inflight.count.load(Ordering::Acquire) == 0 {
             return;
         }
+        let _gauged = Gauged::new(self.slot.gauges.as_ref().map(|g| &g.releasing));
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
                 let notified = inflight.done.notified();
@@ -190,3 +228,78 @@ pub(crate) async fn send_cancel(target: &Target) -> std::io::Result<()> {
 
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polls `f` every 5 ms, for at most 5 s.
+    async fn until(f: impl Fn() -> bool) -> bool {
+        for _ in 0..1000 {
+            if f() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_cancel_in_flight_is_gauged_and_holds_the_release() {
+        // A "postmaster" that reads the CancelRequest and keeps the
+        // connection open until told to close it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (close, closed) = tokio::sync::oneshot::channel::<()>();
+        let postmaster = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 16];
+            s.read_exact(&mut request).await.unwrap();
+            let _ = closed.await;
+            request
+        });
+
+        let cancels = Arc::new(Cancels::default());
+        let gauges = Arc::new(CancelGauges::default());
+        let registration = cancels.register(Some(gauges.clone()));
+        let key = spool::BackendKey {
+            pid: 4242,
+            secret: 77,
+        };
+        let address = spool::Address::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        registration.hold(&address, key);
+        let (pid, secret) = registration.key();
+        let forward = tokio::spawn({
+            let cancels = cancels.clone();
+            async move { cancels.forward(pid, secret).await }
+        });
+        assert!(until(|| gauges.forwarding.load(Ordering::Relaxed) == 1).await);
+        let release = tokio::spawn(async move {
+            registration.release().await;
+            registration
+        });
+        assert!(until(|| gauges.releasing.load(Ordering::Relaxed) == 1).await);
+        assert!(!release.is_finished(), "the release waits for the cancel");
+
+        close.send(()).unwrap();
+        let request = postmaster.await.unwrap();
+        forward.await.unwrap();
+        let registration = release.await.unwrap();
+        assert_eq!(&request[8..12], &4242i32.to_be_bytes(), "the server's pid");
+        assert_eq!(
+            &request[12..16],
+            &77i32.to_be_bytes(),
+            "the server's secret"
+        );
+        assert_eq!(gauges.forwarding.load(Ordering::Relaxed), 0);
+        assert_eq!(gauges.releasing.load(Ordering::Relaxed), 0);
+
+        // Released: a cancel now goes nowhere and is not gauged.
+        cancels.forward(pid, secret).await;
+        assert_eq!(gauges.forwarding.load(Ordering::Relaxed), 0);
+        drop(registration);
+    }
+}

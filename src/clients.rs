@@ -66,6 +66,7 @@ pub struct ClientInfo {
     state: AtomicU8,
     since: spool::Stamp,
     server: AtomicU64,
+    prepared: AtomicUsize,
     kill: CancellationToken,
 }
 
@@ -92,6 +93,7 @@ impl ClientInfo {
             state: AtomicU8::new(ClientState::Idle as u8),
             since: spool::Stamp::now(),
             server: AtomicU64::new(0),
+            prepared: AtomicUsize::new(0),
             kill: CancellationToken::new(),
         }
     }
@@ -120,6 +122,16 @@ impl ClientInfo {
     /// The id of the server it holds; 0 for none.
     pub fn server(&self) -> u64 {
         self.server.load(Ordering::Relaxed)
+    }
+
+    /// Named prepared statements it has (eqp), as of its last transaction.
+    pub fn prepared(&self) -> usize {
+        self.prepared.load(Ordering::Relaxed)
+    }
+
+    /// Records how many named prepared statements it has.
+    pub fn set_prepared(&self, n: usize) {
+        self.prepared.store(n, Ordering::Relaxed);
     }
 
     /// Ends the client's session (KILL).

@@ -56,6 +56,9 @@ impl Source {
 pub async fn serve(mut running: Running, source: &Source, watch: bool) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup()).ok();
+    // PgBouncer's PAUSE and RESUME signals, for the ini's pools.
+    let mut usr1 = signal(SignalKind::user_defined1()).ok();
+    let mut usr2 = signal(SignalKind::user_defined2()).ok();
     let mut control = running.shared().take_control();
     let path = source.path();
     let mut seen = std::fs::read(path).ok();
@@ -66,16 +69,13 @@ pub async fn serve(mut running: Running, source: &Source, watch: bool) {
         tokio::select! {
             stop = stops.recv() => break source.shutdown_for(stop),
             kind = shared.shutdown_requested() => break kind,
-            Some(()) = async {
-                match hangup.as_mut() {
-                    Some(h) => h.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            Some(()) = recv(&mut hangup) => {
                 tracing::info!(config = %path.display(), "SIGHUP: reloading");
                 reload(&mut running, source).await;
                 seen = std::fs::read(path).ok();
             }
+            Some(()) = recv(&mut usr1) => crate::pgbouncer::console::pause_on_signal(&shared),
+            Some(()) = recv(&mut usr2) => crate::pgbouncer::console::resume_on_signal(&shared),
             Some(Control::Reload(reply)) = async {
                 match control.as_mut() {
                     Some(c) => c.recv().await,
@@ -103,6 +103,14 @@ pub async fn serve(mut running: Running, source: &Source, watch: bool) {
             tracing::info!("second stop signal: closing everything now");
         })
         .await;
+}
+
+/// The next delivery of a signal; never, without a handler.
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal.as_mut() {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Reads, validates and applies the config; logs what happened.

@@ -59,6 +59,8 @@ pub struct PoolEntry {
     pub stats: crate::stats::PoolStats,
     /// Its connected clients.
     pub clients: Arc<crate::clients::Clients>,
+    /// Its clients' cancel requests in flight.
+    pub cancels: Arc<crate::cancel::CancelGauges>,
 }
 
 impl PoolEntry {
@@ -265,6 +267,11 @@ impl Router {
         let mut v: Vec<_> = self.bouncers.values().map(|b| &b.config).collect();
         v.sort_by(|a, b| a.path.cmp(&b.path));
         v
+    }
+
+    /// Every loaded pgbouncer.ini.
+    pub fn all_bouncers(&self) -> Vec<Arc<crate::pgbouncer::Bouncer>> {
+        self.bouncers.values().cloned().collect()
     }
 
     /// The loaded pgbouncer.ini at `path`.
@@ -608,5 +615,6 @@ pub(crate) fn build_pool(
         user: user.to_owned(),
         stats: Default::default(),
         clients: Default::default(),
+        cancels: Default::default(),
     }
 }

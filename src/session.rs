@@ -67,7 +67,7 @@ async fn serve(
                 Target::Console { auth, role } => {
                     check(conn, startup, &auth).await?;
                     backend::Authentication::Ok.encode(conn.out());
-                    let registration = shared.cancels.register();
+                    let registration = shared.cancels.register(None);
                     return Box::pin(crate::pgbouncer::console::serve(
                         conn,
                         b,
@@ -84,7 +84,7 @@ async fn serve(
         resolved.pool.offer_client_key(&key);
     }
     backend::Authentication::Ok.encode(conn.out());
-    let registration = shared.cancels.register();
+    let registration = shared.cancels.register(Some(resolved.pool.cancels.clone()));
     let application_name = startup.param("application_name").unwrap_or("");
     let registered = resolved.pool.clients.register(ClientInfo::new(
         &startup.user,

@@ -30,6 +30,12 @@ pub struct PoolStats {
     pub xact_us: AtomicU64,
     /// Microseconds in queries.
     pub query_us: AtomicU64,
+    /// Named prepared statements clients created.
+    pub client_parses: AtomicU64,
+    /// Prepared statements parsed on servers.
+    pub server_parses: AtomicU64,
+    /// Binds of named prepared statements.
+    pub binds: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -51,6 +57,12 @@ pub struct Totals {
     pub query_us: u64,
     /// Microseconds clients waited for a server.
     pub wait_us: u64,
+    /// See [`PoolStats::client_parses`].
+    pub client_parses: u64,
+    /// See [`PoolStats::server_parses`].
+    pub server_parses: u64,
+    /// See [`PoolStats::binds`].
+    pub binds: u64,
 }
 
 impl Totals {
@@ -65,6 +77,9 @@ impl Totals {
             xact_us: self.xact_us + o.xact_us,
             query_us: self.query_us + o.query_us,
             wait_us: self.wait_us + o.wait_us,
+            client_parses: self.client_parses + o.client_parses,
+            server_parses: self.server_parses + o.server_parses,
+            binds: self.binds + o.binds,
         }
     }
 
@@ -79,6 +94,9 @@ impl Totals {
             xact_us: self.xact_us.saturating_sub(o.xact_us),
             query_us: self.query_us.saturating_sub(o.query_us),
             wait_us: self.wait_us.saturating_sub(o.wait_us),
+            client_parses: self.client_parses.saturating_sub(o.client_parses),
+            server_parses: self.server_parses.saturating_sub(o.server_parses),
+            binds: self.binds.saturating_sub(o.binds),
         }
     }
 }
@@ -103,6 +121,9 @@ impl PoolStats {
             xact_us: l(&self.xact_us),
             query_us: l(&self.query_us),
             wait_us: wait_nanos / 1000,
+            client_parses: l(&self.client_parses),
+            server_parses: l(&self.server_parses),
+            binds: l(&self.binds),
         }
     }
 }
@@ -135,6 +156,9 @@ impl Meter {
         add(&stats.xacts, d.xacts);
         add(&stats.query_us, us(d.query_time));
         add(&stats.xact_us, us(d.xact_time));
+        add(&stats.client_parses, d.client_parses);
+        add(&stats.server_parses, d.server_parses);
+        add(&stats.binds, d.binds);
         *self = Meter { bytes, usage };
     }
 }

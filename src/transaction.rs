@@ -56,7 +56,7 @@ pub async fn serve(
     let mode = ClientMode::of(params);
     // Boxed here and below: what runs once per client, or only now and then,
     // must not make every idle client's task as big as its biggest step.
-    let told = Box::pin(startup_params(params, entry, &mut ticket)).await?;
+    let told = Box::pin(startup_params(params, entry, &mut ticket, client)).await?;
     startup_reply(conn, &told, registration);
 
     let mut settings = ClientSettings::new(told);
@@ -291,6 +291,7 @@ pub async fn serve(
             Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => {
                 give_back(guard).await;
                 client.set(ClientState::Idle, 0);
+                client.set_prepared(statements.len());
             }
             Some(Outcome::Stopped(_)) => {
                 // Terminate.
@@ -481,6 +482,7 @@ async fn startup_params(
     params: &[(String, String)],
     entry: &PoolEntry,
     ticket: &mut rob::Ticket,
+    client: &ClientInfo,
 ) -> Result<spool::Params, ClientError> {
     let key: Vec<(String, String)> = params
         .iter()
@@ -490,7 +492,10 @@ async fn startup_params(
     if let Some(p) = entry.startup_params.lock().get(&key) {
         return Ok(p.clone());
     }
-    let mut guard = entry.pool.acquire(ticket).await?;
+    client.set(ClientState::Waiting, 0);
+    let acquired = entry.pool.acquire(ticket).await;
+    client.set(ClientState::Idle, 0);
+    let mut guard = acquired?;
     let wanted = key.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     if let Err(e) = crate::params::apply(wanted, guard.server()).await {
         give_back(guard).await;

@@ -41,7 +41,7 @@ const FAKE_PARAMS: &[(&str, &str)] = &[
     ("extra_float_digits", "2"),
 ];
 
-const HELP: &str = "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n\tSHOW LISTS|MEM|STATE\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n\tSET key = arg\n\tRELOAD\n\tPAUSE [<db>]\n\tRESUME [<db>]\n\tDISABLE <db>\n\tENABLE <db>\n\tRECONNECT [<db>]\n\tKILL [<db>]\n\tSUSPEND\n\tSHUTDOWN\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS";
+const HELP: &str = "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n\tSHOW LISTS|MEM|STATE|PEERS|PEER_POOLS|DNS_HOSTS|DNS_ZONES\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n\tSET key = arg\n\tRELOAD\n\tPAUSE [<db>]\n\tRESUME [<db>]\n\tDISABLE <db>\n\tENABLE <db>\n\tRECONNECT [<db>]\n\tWAIT_CLOSE [<db>]\n\tKILL [<db>]\n\tKILL_CLIENT <client_id>\n\tSUSPEND\n\tSHUTDOWN\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS";
 
 /// Serves a logged-in console client until it leaves.
 pub async fn serve(
@@ -242,7 +242,13 @@ async fn run(
                     "mem" => show::mem(&pools),
                     "version" => show::version(),
                     "state" => show::state(b),
-                    _ => return Err(invalid()),
+                    "fds" | "sockets" | "active_sockets" => {
+                        return Err(format!(
+                            "SHOW {}: not supported by pggat (it has no online restart to hand sockets to)",
+                            what.to_ascii_uppercase()
+                        ));
+                    }
+                    other => show::nothing_to_list(other).ok_or_else(invalid)?,
                 };
                 table.encode(out);
             }
@@ -271,15 +277,7 @@ async fn run(
             ("resume", db) => {
                 admin()?;
                 match db {
-                    None => {
-                        if b.state.pause_all.lock().take().is_none() {
-                            return Err("pooler is not paused/suspended".into());
-                        }
-                        let paused = b.state.paused.lock().clone();
-                        for p in pools.iter().filter(|p| !paused.contains(&p.database)) {
-                            p.pool.resume();
-                        }
-                    }
+                    None => resume_all(b, &pools)?,
                     Some(db) => {
                         known(b, &db)?;
                         if !b.state.paused.lock().remove(&db) {
@@ -322,6 +320,33 @@ async fn run(
                     p.pool.reconnect();
                 }
                 tag(out, "KILL");
+            }
+            ("kill_client", Some(id)) => {
+                admin()?;
+                let client = id
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|id| {
+                        pools
+                            .iter()
+                            .find_map(|p| p.clients.all().into_iter().find(|c| c.id == id))
+                    })
+                    .ok_or_else(|| format!("client not found: {id}"))?;
+                client.kill();
+                tag(out, "KILL_CLIENT");
+            }
+            ("wait_close", db) => {
+                admin()?;
+                if let Some(db) = &db {
+                    known(b, db)?;
+                }
+                let targets = pools
+                    .iter()
+                    .filter(|p| db.as_ref().is_none_or(|d| &p.database == d));
+                for p in targets {
+                    p.pool.wait_closed().await;
+                }
+                tag(conn.out(), "WAIT_CLOSE");
             }
             ("reconnect", db) => {
                 admin()?;
@@ -407,9 +432,46 @@ fn known(b: &Bouncer, db: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// SIGUSR1: PAUSE of every pgbouncer.ini served, in the background.
+pub fn pause_on_signal(shared: &Arc<Shared>) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        for b in shared.generation().router.all_bouncers() {
+            match pause(&b, &shared, None).await {
+                Ok(()) => tracing::info!(ini = %b.config.path.display(), "SIGUSR1: paused"),
+                Err(e) => tracing::warn!(ini = %b.config.path.display(), "SIGUSR1: {e}"),
+            }
+        }
+    });
+}
+
+/// SIGUSR2: RESUME of every pgbouncer.ini served.
+pub fn resume_on_signal(shared: &Shared) {
+    for b in shared.generation().router.all_bouncers() {
+        let pools = shared.bouncer_pools(&b.config.path);
+        match resume_all(&b, &pools) {
+            Ok(()) => tracing::info!(ini = %b.config.path.display(), "SIGUSR2: resumed"),
+            Err(e) => tracing::warn!(ini = %b.config.path.display(), "SIGUSR2: {e}"),
+        }
+    }
+}
+
+/// RESUME (of all): ends a PAUSE or SUSPEND of everything; databases paused
+/// by name stay paused.
+pub(crate) fn resume_all(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Result<(), String> {
+    if b.state.pause_all.lock().take().is_none() {
+        return Err("pooler is not paused/suspended".into());
+    }
+    let paused = b.state.paused.lock().clone();
+    for p in pools.iter().filter(|p| !paused.contains(&p.database)) {
+        p.pool.resume();
+    }
+    Ok(())
+}
+
 /// PAUSE [db]: new transactions wait; answered once every server of the
 /// database (or of all) has been released and closed.
-async fn pause(b: &Bouncer, shared: &Shared, db: Option<&str>) -> Result<(), String> {
+pub(crate) async fn pause(b: &Bouncer, shared: &Shared, db: Option<&str>) -> Result<(), String> {
     if b.state.pause_all.lock().is_some() {
         return Err("already suspended/paused".into());
     }

@@ -250,9 +250,9 @@ fn total_values(t: &Totals) -> [u64; 11] {
         t.xact_us,
         t.query_us,
         t.wait_us,
-        0,
-        0,
-        0,
+        t.client_parses,
+        t.server_parses,
+        t.binds,
     ]
 }
 
@@ -270,9 +270,9 @@ fn average_values(now: &Totals, base: &Totals, over: Duration) -> [u64; 11] {
         mean(d.xact_us, d.xacts),
         mean(d.query_us, d.queries),
         mean(d.wait_us, d.assignments),
-        0,
-        0,
-        0,
+        per_sec(d.client_parses),
+        per_sec(d.server_parses),
+        per_sec(d.binds),
     ]
 }
 
@@ -465,7 +465,7 @@ pub fn clients(pools: &[Arc<PoolEntry>]) -> Table {
                 s(0),
                 s(if c.tls { "TLS" } else { "" }),
                 s(&c.application_name),
-                s(0),
+                s(c.prepared()),
                 s(c.id),
             ]);
         }
@@ -517,7 +517,7 @@ pub fn servers(pools: &[Arc<PoolEntry>]) -> Table {
                 s(sv.pid),
                 s(if sv.tls { "TLS" } else { "" }),
                 s(""),
-                s(0),
+                s(sv.prepared()),
                 s(sv.id),
             ]);
         }
@@ -529,6 +529,7 @@ pub fn servers(pools: &[Arc<PoolEntry>]) -> Table {
 pub fn pools(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
     use crate::clients::ClientState;
     use spool::ServerState;
+    use std::sync::atomic::Ordering::Relaxed;
     let mut t = Table::new(&[
         ("database", Ty::Text),
         ("user", Ty::Text),
@@ -568,6 +569,7 @@ pub fn pools(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
             .max()
             .unwrap_or_default();
         let servers = p.pool.servers();
+        let forwarding = p.cancels.forwarding.load(Relaxed);
         let check = p.config.server_check_delay;
         let count =
             |f: &dyn Fn(&spool::ServerStatus) -> bool| servers.iter().filter(|s| f(s)).count();
@@ -579,11 +581,13 @@ pub fn pools(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
             s(&p.user),
             s(clients.len() - waiting.len()),
             s(waiting.len()),
-            s(0),
+            // Cancels are forwarded as they arrive: none ever waits, and
+            // each in flight holds one connection to the server.
+            s(forwarding),
             s(0),
             s(count(&|sv| sv.state() == ServerState::Active)),
-            s(0),
-            s(0),
+            s(forwarding),
+            s(p.cancels.releasing.load(Relaxed)),
             s(count(&|sv| sv.state() == ServerState::Idle && !used(sv))),
             s(count(&|sv| sv.state() == ServerState::Idle && used(sv))),
             s(count(&|sv| sv.state() == ServerState::Tested)),
@@ -838,6 +842,39 @@ pub fn mem(pools: &[Arc<PoolEntry>]) -> Table {
         t.row(vec![s(name), s(size), s(used), s(0), s(size * used)]);
     }
     t
+}
+
+/// SHOW PEERS, PEER_POOLS, DNS_HOSTS and DNS_ZONES: PgBouncer's columns and
+/// no rows, truthfully: pggat has no peers (it refuses `[peers]`) and no
+/// DNS cache (names are resolved on each dial).
+pub fn nothing_to_list(what: &str) -> Option<Table> {
+    let columns: &[(&str, Ty)] = match what {
+        "peers" => &[
+            ("peer_id", Ty::Int),
+            ("host", Ty::Text),
+            ("port", Ty::Int),
+            ("pool_size", Ty::Int),
+        ],
+        "peer_pools" => &[
+            ("peer_id", Ty::Int),
+            ("cl_active_cancel_req", Ty::Int),
+            ("cl_waiting_cancel_req", Ty::Int),
+            ("sv_active_cancel", Ty::Int),
+            ("sv_login", Ty::Int),
+        ],
+        "dns_hosts" => &[
+            ("hostname", Ty::Text),
+            ("ttl", Ty::Int),
+            ("addrs", Ty::Text),
+        ],
+        "dns_zones" => &[
+            ("zonename", Ty::Text),
+            ("serial", Ty::Int),
+            ("count", Ty::Int),
+        ],
+        _ => return None,
+    };
+    Some(Table::new(columns))
 }
 
 /// SHOW VERSION.

@@ -10,6 +10,10 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::harness::*;
 
+mod lifecycle;
+mod limits;
+mod security;
+
 /// The user auth_query finds, and the one it finds without a password.
 const LOOKUP: (&str, &str) = ("pgb_lookup", "lookup-secret");
 const NO_PASSWORD: &str = "pgb_nopw";

@@ -36,7 +36,7 @@ pub mod stream;
 
 pub use conn::{Conn, Message};
 pub use error::{Error, Result};
-pub use pipeline::{Pipeline, TxStatus, Usage};
+pub use pipeline::{Pipeline, Prepared, TxStatus, Usage};
 pub use relay::{Mode, Outcome, Relay, Waiting, Watch};
 pub use replay::{Recording, Tally};
 pub use stream::Stream;

@@ -159,6 +159,24 @@ pub struct Usage {
     pub query_time: Duration,
     /// Time in transactions, summed.
     pub xact_time: Duration,
+    /// Named prepared statements clients created (Parse), with eqp on.
+    pub client_parses: u64,
+    /// Named prepared statements parsed on the server by eqp, for a
+    /// client's Parse or to ready one the server did not have.
+    pub server_parses: u64,
+    /// Binds of named prepared statements, with eqp on.
+    pub binds: u64,
+}
+
+/// A prepared-statement event, counted into [`Usage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepared {
+    /// See [`Usage::client_parses`].
+    ClientParse,
+    /// See [`Usage::server_parses`].
+    ServerParse,
+    /// See [`Usage::binds`].
+    Bind,
 }
 
 impl Usage {
@@ -169,6 +187,9 @@ impl Usage {
             xacts: self.xacts.saturating_sub(earlier.xacts),
             query_time: self.query_time.saturating_sub(earlier.query_time),
             xact_time: self.xact_time.saturating_sub(earlier.xact_time),
+            client_parses: self.client_parses.saturating_sub(earlier.client_parses),
+            server_parses: self.server_parses.saturating_sub(earlier.server_parses),
+            binds: self.binds.saturating_sub(earlier.binds),
         }
     }
 }
@@ -223,6 +244,16 @@ impl Pipeline {
     /// What this server has done so far.
     pub fn usage(&self) -> Usage {
         self.usage
+    }
+
+    /// Counts a prepared-statement event (the eqp middleware's).
+    pub fn count_prepared(&mut self, event: Prepared) {
+        let n = match event {
+            Prepared::ClientParse => &mut self.usage.client_parses,
+            Prepared::ServerParse => &mut self.usage.server_parses,
+            Prepared::Bind => &mut self.usage.binds,
+        };
+        *n += 1;
     }
 
     /// A ReadyForQuery with nothing more owed: the batch, and with status

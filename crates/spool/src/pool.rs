@@ -609,6 +609,20 @@ impl Pool {
         self.maintain.notify_one();
     }
 
+    /// Waits until no server marked by [`Pool::reconnect`] (or a reload)
+    /// is left: what WAIT_CLOSE waits for.
+    pub async fn wait_closed(&self) {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if !self.servers.lock().values().any(|s| s.close_needed()) {
+                return;
+            }
+            released.await;
+        }
+    }
+
     /// Every live server's status.
     pub fn servers(&self) -> Vec<Arc<ServerStatus>> {
         let mut all: Vec<_> = self.servers.lock().values().cloned().collect();

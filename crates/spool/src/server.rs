@@ -211,6 +211,7 @@ impl Server {
     pub(crate) fn mark_idle(&mut self) {
         self.idle_since = Instant::now();
         self.served = true;
+        self.status.set_prepared(self.statements.len());
     }
 
     /// Whether the server went back to its pool at least once (a fresh one

@@ -1,7 +1,7 @@
 //! What each live server is doing, for the admin console: a small shared
 //! record per server, updated by the pool as the server changes hands.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What a server is doing.
@@ -34,6 +34,7 @@ pub struct ServerStatus {
     /// The id of the client holding it, 0 for none.
     client: AtomicU64,
     close_needed: AtomicBool,
+    prepared: AtomicUsize,
 }
 
 /// A moment, as an atomic (for records read by the admin console while the
@@ -76,6 +77,7 @@ impl ServerStatus {
             since: Stamp::now(),
             client: AtomicU64::new(0),
             close_needed: AtomicBool::new(false),
+            prepared: AtomicUsize::new(0),
         }
     }
 
@@ -114,6 +116,15 @@ impl ServerStatus {
     /// Whether it will be closed when it comes back (RECONNECT, a reload).
     pub fn close_needed(&self) -> bool {
         self.close_needed.load(Ordering::Relaxed)
+    }
+
+    /// Prepared statements it holds, as of its last return to the pool.
+    pub fn prepared(&self) -> usize {
+        self.prepared.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_prepared(&self, n: usize) {
+        self.prepared.store(n, Ordering::Relaxed);
     }
 
     pub(crate) fn mark_close_needed(&self) {

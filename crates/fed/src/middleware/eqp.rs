@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 
 use super::{Ctx, Middleware, Verdict, split_two_cstrs};
+use crate::Prepared;
 use crate::codec;
 use crate::frame::TagSet;
 use crate::messages::frontend;
@@ -368,6 +369,7 @@ impl<'a> Eqp<'a> {
         }
         self.make_room(stmt, ctx);
         ctx.inject(|b| b.extend_from_slice(&stmt.parse));
+        ctx.count(Prepared::ServerParse);
     }
 
     /// Records `stmt` as (about to be) parsed on the server, closing the
@@ -443,6 +445,7 @@ impl<'a> Eqp<'a> {
         }
         let stmt = Arc::new(Statement::new(body, name_len, true));
         Arc::make_mut(&mut self.client.named).insert(parse.statement.into(), stmt.clone());
+        ctx.count(Prepared::ClientParse);
         if self.server.has(stmt.hash) {
             ctx.reply(PARSE_COMPLETE.clone());
             return Verdict::Drop;
@@ -453,6 +456,7 @@ impl<'a> Eqp<'a> {
             Some((parse.statement.into(), stmt.hash)),
         ));
         ctx.to_server(|b| b.extend_from_slice(&stmt.parse));
+        ctx.count(Prepared::ServerParse);
         Verdict::Drop
     }
 
@@ -470,6 +474,7 @@ impl<'a> Eqp<'a> {
             return self.missing(name, ctx);
         };
         self.ensure(&stmt, ctx);
+        ctx.count(Prepared::Bind);
         ctx.to_server(|b| {
             let mark = codec::begin(b, b'B');
             codec::put_cstr(b, portal);

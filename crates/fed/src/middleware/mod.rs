@@ -108,6 +108,11 @@ impl Ctx<'_> {
         Verdict::Drop
     }
 
+    /// Counts a prepared-statement event in the server's statistics.
+    pub fn count(&mut self, event: crate::Prepared) {
+        self.pipeline.count_prepared(event);
+    }
+
     /// The server's protocol state.
     pub fn pipeline(&self) -> &Pipeline {
         self.pipeline
