@@ -56,14 +56,15 @@ async fn serve(
         conn.stream().is_tls(),
         &conn.stream().local_address().unwrap_or_default(),
     )?;
-    // A pgbouncer.ini client counts against max_client_conn while here.
+    // A pgbouncer.ini client counts against max_client_conn and the
+    // per-database and per-user client ceilings while here.
     let (resolved, _counted) = match routed {
-        Routed::Pool(r) => (r, None),
+        Routed::Pool(r) => (r, Vec::new()),
         Routed::Bouncer(b) => {
             let (target, counted) =
                 Box::pin(b.resolve(&generation.router, startup, conn.stream())).await?;
             match target {
-                Target::Pool(r) => (r, Some(counted)),
+                Target::Pool(r) => (r, counted),
                 Target::Console { auth, role } => {
                     check(conn, startup, &auth).await?;
                     backend::Authentication::Ok.encode(conn.out());

@@ -58,6 +58,10 @@ pub struct State {
     pub clients: Arc<AtomicUsize>,
     /// Console clients connected now.
     pub console_clients: Arc<AtomicUsize>,
+    /// Clients of each database (max_db_client_connections).
+    pub db_clients: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    /// Clients of each login user (max_user_client_connections).
+    pub user_clients: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     /// max_db_connections / max_user_connections ceilings.
     limits: Mutex<HashMap<LimitKey, Arc<spool::Limit>>>,
     /// Totals at the last two stats_period ticks, for the averages.
@@ -83,6 +87,8 @@ impl Default for State {
             pause_all: Mutex::new(None),
             clients: Default::default(),
             console_clients: Default::default(),
+            db_clients: Default::default(),
+            user_clients: Default::default(),
             limits: Default::default(),
             history: Mutex::new(show::History::new()),
             overrides: Default::default(),
@@ -190,8 +196,8 @@ impl Bouncer {
         router: &Router,
         startup: &Startup,
         stream: &fed::Stream,
-    ) -> Result<(Target, Counted), ClientError> {
-        let counted = self.count_client(&startup.database)?;
+    ) -> Result<(Target, Vec<Counted>), ClientError> {
+        let mut counted = vec![self.count_client(&startup.database)?];
         let tls = stream.is_tls();
         if self.config.client_tls == gat::pgbouncer::ClientTls::Require && !tls {
             return Err(ClientError::fatal(
@@ -222,6 +228,26 @@ impl Bouncer {
             )
             .with_hint("pgbouncer.ini's [databases] has no entry for it and no * fallback")
         })?;
+        let max_db = db
+            .max_db_client_connections
+            .unwrap_or(self.int("max_db_client_connections"));
+        let max_user = self
+            .config
+            .user(&startup.user)
+            .and_then(|u| u.max_user_client_connections)
+            .unwrap_or(self.int("max_user_client_connections"));
+        counted.push(count_within(
+            &self.state.db_clients,
+            &startup.database,
+            max_db,
+            "max_db_client_connections",
+        )?);
+        counted.push(count_within(
+            &self.state.user_clients,
+            &startup.user,
+            max_user,
+            "max_user_client_connections",
+        )?);
         let pool_user = db.user.clone().unwrap_or_else(|| startup.user.clone());
         // The client's secret: auth_file first, then auth_query.
         let mut secret = self.config.secret(&startup.user).map(str::to_owned);
@@ -278,6 +304,11 @@ impl Bouncer {
     fn refused(&self, message: &str, user: &str) -> ClientError {
         tracing::info!(user, reason = message, "login refused");
         ClientError::fatal(SqlState::INVALID_PASSWORD, message.to_owned())
+    }
+
+    /// An integer setting of the ini (0 when unset).
+    pub(crate) fn int(&self, name: &str) -> u32 {
+        self.config.values.int(name).unwrap_or(0)
     }
 
     fn count_client(&self, database: &str) -> Result<Counted, ClientError> {
@@ -459,7 +490,7 @@ impl Bouncer {
     ) -> PoolSpec {
         let v = &self.config.values;
         let user = self.config.user(pool_user);
-        let int = |name: &str| v.int(name).unwrap_or(0);
+        let int = |name: &str| self.int(name);
         let secs = |name: &str| v.time(name).unwrap_or_default();
         let timeout = |name: &str| v.timeout(name).unwrap_or_default();
         let port = db.port;
@@ -577,6 +608,34 @@ impl Bouncer {
     pub fn is_paused(&self, db: &str) -> bool {
         self.state.pause_all.lock().is_some() || self.state.paused.lock().contains(db)
     }
+}
+
+/// Counts a client under `name` in `counts`, refusing it past `max` (0: no
+/// ceiling): max_db_client_connections and max_user_client_connections.
+fn count_within(
+    counts: &Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    name: &str,
+    max: u32,
+    setting: &str,
+) -> Result<Counted, ClientError> {
+    let count = counts.lock().entry(name.to_owned()).or_default().clone();
+    let counted = Counted::new(&count);
+    if max > 0 && counted.now() > max as usize {
+        return Err(ClientError::fatal(
+            SqlState::TOO_MANY_CONNECTIONS,
+            format!("client connections exceeded ({setting})"),
+        )
+        .with_hint(format!("{setting} = {max} for {name}")));
+    }
+    Ok(counted)
+}
+
+/// Clients counted under each name now.
+pub fn counts(counts: &Mutex<HashMap<String, Arc<AtomicUsize>>>, name: &str) -> usize {
+    counts
+        .lock()
+        .get(name)
+        .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// What every registry key of the pools of the ini at `path` starts with.

@@ -630,7 +630,7 @@ pub fn databases(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
         ("disabled", Ty::Int),
     ]);
     let v = &b.config.values;
-    let int = |n: &str| v.int(n).unwrap_or(0);
+    let int = |n: &str| b.int(n);
     let console = b
         .state
         .console_clients
@@ -667,7 +667,6 @@ pub fn databases(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
         };
         let of_db: Vec<_> = pools.iter().filter(|p| p.database == name).collect();
         let servers: usize = of_db.iter().map(|p| p.pool.stats().live).sum();
-        let clients: usize = of_db.iter().map(|p| p.clients.len()).sum();
         t.row(vec![
             s(&name),
             db.host.clone(),
@@ -684,8 +683,9 @@ pub fn databases(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
             None,
             s(db.max_db_connections.unwrap_or(int("max_db_connections"))),
             s(servers),
-            s(0),
-            s(clients),
+            s(db.max_db_client_connections
+                .unwrap_or(int("max_db_client_connections"))),
+            s(super::counts(&b.state.db_clients, &name)),
             s(u8::from(b.state.paused.lock().contains(&name))),
             s(u8::from(b.state.disabled.lock().contains(&name))),
         ]);
@@ -718,15 +718,15 @@ pub fn users(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
     }
     names.sort();
     let global_max = b.config.values.int("max_user_connections").unwrap_or(0);
-    let mut clients_of: std::collections::HashMap<String, usize> = Default::default();
-    for c in pools.iter().flat_map(|p| p.clients.all()) {
-        *clients_of.entry(c.user.clone()).or_default() += 1;
-    }
+    let global_client_max = b
+        .config
+        .values
+        .int("max_user_client_connections")
+        .unwrap_or(0);
     for name in names {
         let u = b.config.user(&name);
         let of_user: Vec<_> = pools.iter().filter(|p| p.user == name).collect();
         let servers: usize = of_user.iter().map(|p| p.pool.stats().live).sum();
-        let clients = clients_of.get(&name).copied().unwrap_or(0);
         let padded = |n: Option<u32>| s(n.map(|n| format!("{n:9}")).unwrap_or_default());
         t.row(vec![
             s(&name),
@@ -735,8 +735,9 @@ pub fn users(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
             u.and_then(|u| u.pool_mode).map(|m| mode_name(m).to_owned()),
             s(u.and_then(|u| u.max_user_connections).unwrap_or(global_max)),
             s(servers),
-            s(0),
-            s(clients),
+            s(u.and_then(|u| u.max_user_client_connections)
+                .unwrap_or(global_client_max)),
+            s(super::counts(&b.state.user_clients, &name)),
         ]);
     }
     t

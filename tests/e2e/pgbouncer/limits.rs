@@ -167,3 +167,83 @@ async fn max_client_conn_refuses_clients_past_it_but_not_the_console() {
         "a slot frees when a client leaves"
     );
 }
+
+#[tokio::test]
+async fn client_ceilings_per_database_and_per_user() {
+    let ini = Ini::new(
+        &format!("[users]\n{} = max_user_client_connections=1\n", LOOKUP.0),
+        &format!(
+            "small = host=127.0.0.1 port={} dbname=pgb_one max_db_client_connections=1",
+            cluster().port()
+        ),
+    );
+    let _server = start(&ini).await;
+    let refused = async |user: &str, password: &str, db: &str, setting: &str| {
+        let e = connect(&ini.url(user, password, db))
+            .await
+            .expect_err("over the ceiling");
+        assert_eq!(sqlstate(&e).as_deref(), Some("53300"), "{e}");
+        assert_eq!(
+            message(&e),
+            format!("client connections exceeded ({setting})")
+        );
+    };
+
+    // One client of small, whoever logs in.
+    let s1 = connect(&ini.url(MD5.name, MD5.password, "small"))
+        .await
+        .unwrap();
+    s1.simple_query("SELECT 1").await.unwrap();
+    refused(MD5.name, MD5.password, "small", "max_db_client_connections").await;
+    refused(
+        SCRAM.name,
+        SCRAM.password,
+        "small",
+        "max_db_client_connections",
+    )
+    .await;
+    let other = connect(&ini.url(MD5.name, MD5.password, "one"))
+        .await
+        .expect("other databases are not limited");
+
+    // One client of the auth_query user, whichever database.
+    let l1 = connect(&ini.url(LOOKUP.0, LOOKUP.1, "one")).await.unwrap();
+    refused(LOOKUP.0, LOOKUP.1, "two", "max_user_client_connections").await;
+
+    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+        .await
+        .unwrap();
+    let (cols, rows) = console(&admin, "SHOW DATABASES").await.unwrap();
+    let small = rows
+        .iter()
+        .find(|r| column(&cols, r, "name") == "small")
+        .unwrap();
+    assert_eq!(column(&cols, small, "max_client_connections"), "1");
+    assert_eq!(column(&cols, small, "current_client_connections"), "1");
+    let (cols, rows) = console(&admin, "SHOW USERS").await.unwrap();
+    let lookup = rows
+        .iter()
+        .find(|r| column(&cols, r, "name") == LOOKUP.0)
+        .unwrap();
+    assert_eq!(column(&cols, lookup, "max_user_client_connections"), "1");
+    assert_eq!(column(&cols, lookup, "current_client_connections"), "1");
+
+    // A slot frees when its client leaves.
+    drop(s1);
+    drop(l1);
+    for (user, password, db) in [
+        (MD5.name, MD5.password, "small"),
+        (LOOKUP.0, LOOKUP.1, "two"),
+    ] {
+        assert!(
+            eventually(Duration::from_secs(10), async || connect(
+                &ini.url(user, password, db)
+            )
+            .await
+            .is_ok())
+            .await,
+            "{user}@{db} once the slot is free"
+        );
+    }
+    other.simple_query("SELECT 1").await.unwrap();
+}

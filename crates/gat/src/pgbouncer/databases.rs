@@ -40,6 +40,8 @@ pub struct Database {
     pub pool_mode: Option<PoolMode>,
     /// Most servers of this database over all its users; `None` uses `max_db_connections`.
     pub max_db_connections: Option<u32>,
+    /// Most clients of this database; `None` uses `max_db_client_connections`.
+    pub max_db_client_connections: Option<u32>,
     /// Server lifetime, instead of `server_lifetime`.
     pub server_lifetime: Option<Duration>,
     /// Startup parameters for its servers: `client_encoding`, `datestyle`, `timezone`,
@@ -62,6 +64,8 @@ pub struct User {
     pub reserve_pool_size: Option<u32>,
     /// Most servers of this user over all databases; `None` uses `max_user_connections`.
     pub max_user_connections: Option<u32>,
+    /// Most clients logged in as this user; `None` uses `max_user_client_connections`.
+    pub max_user_client_connections: Option<u32>,
     /// Where the entry is.
     pub pos: Pos,
 }
@@ -83,6 +87,7 @@ pub fn database(entry: &Entry) -> Result<Database> {
         reserve_pool: None,
         pool_mode: None,
         max_db_connections: None,
+        max_db_client_connections: None,
         server_lifetime: None,
         parameters: Vec::new(),
         pos: entry.pos.clone(),
@@ -109,6 +114,7 @@ pub fn database(entry: &Entry) -> Result<Database> {
             "min_pool_size" => db.min_pool_size = Some(pair.count()?),
             "reserve_pool" | "reserve_pool_size" => db.reserve_pool = Some(pair.count()?),
             "max_db_connections" => db.max_db_connections = Some(pair.count()?),
+            "max_db_client_connections" => db.max_db_client_connections = Some(pair.count()?),
             "pool_mode" => db.pool_mode = Some(pair.pool_mode()?),
             "server_lifetime" => {
                 db.server_lifetime = Some(parse_seconds(value).ok_or_else(|| pair.bad("seconds"))?)
@@ -125,7 +131,7 @@ pub fn database(entry: &Entry) -> Result<Database> {
                 return Err(Error::at(
                     &entry.value_pos,
                     format!("unknown database option {key:?}"),
-                    "dbname, host, port, user, password, auth_user, auth_dbname, auth_query, pool_size, min_pool_size, reserve_pool, max_db_connections, pool_mode, server_lifetime, client_encoding, datestyle, timezone or application_name",
+                    "dbname, host, port, user, password, auth_user, auth_dbname, auth_query, pool_size, min_pool_size, reserve_pool, max_db_connections, max_db_client_connections, pool_mode, server_lifetime, client_encoding, datestyle, timezone or application_name",
                 ));
             }
         }
@@ -148,6 +154,7 @@ pub fn user(entry: &Entry) -> Result<User> {
         pool_size: None,
         reserve_pool_size: None,
         max_user_connections: None,
+        max_user_client_connections: None,
         pos: entry.pos.clone(),
     };
     for pair in pairs(entry)? {
@@ -157,11 +164,12 @@ pub fn user(entry: &Entry) -> Result<User> {
             "pool_size" => user.pool_size = Some(pair.count()?),
             "reserve_pool_size" | "reserve_pool" => user.reserve_pool_size = Some(pair.count()?),
             "max_user_connections" => user.max_user_connections = Some(pair.count()?),
+            "max_user_client_connections" => user.max_user_client_connections = Some(pair.count()?),
             _ => {
                 return Err(Error::at(
                     &entry.value_pos,
                     format!("unknown user option {key:?}"),
-                    "pool_mode, pool_size, reserve_pool_size or max_user_connections",
+                    "pool_mode, pool_size, reserve_pool_size, max_user_connections or max_user_client_connections",
                 ));
             }
         }
@@ -205,7 +213,7 @@ pub fn pool_mode(value: &str) -> Option<PoolMode> {
 }
 
 /// The `key=value` pairs of a connection string: blank-separated, blanks allowed around `=`, values in
-/// single quotes may hold blanks, `\'` and `\\`.
+/// single quotes may hold blanks and `''` for a quote (PgBouncer's rule: a backslash is itself).
 fn pairs(entry: &Entry) -> Result<Vec<Pair<'_>>> {
     let bad = |found: String| {
         Error::at(
@@ -231,20 +239,16 @@ fn pairs(entry: &Entry) -> Result<Vec<Pair<'_>>> {
         rest = after.trim_start();
         let mut value = String::new();
         if let Some(quoted) = rest.strip_prefix('\'') {
-            let mut chars = quoted.char_indices();
+            let mut chars = quoted.char_indices().peekable();
             let mut end = None;
             while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, e)) = chars.next() {
-                            value.push(e);
-                        }
-                    }
-                    '\'' => {
-                        end = Some(i + 1);
-                        break;
-                    }
-                    c => value.push(c),
+                if c != '\'' {
+                    value.push(c);
+                } else if chars.next_if(|(_, c)| *c == '\'').is_some() {
+                    value.push('\'');
+                } else {
+                    end = Some(i + 1);
+                    break;
                 }
             }
             let Some(end) = end else {
@@ -291,14 +295,14 @@ mod tests {
     fn connection_strings() {
         let db = database(&entry(
             "app",
-            "host=10.0.0.1 port = 6543 dbname=app_prod user=svc password='a b\\'c' pool_size=5 pool_mode=transaction timezone=UTC",
+            "host=10.0.0.1 port = 6543 dbname=app_prod user=svc password='a b''c\\d' pool_size=5 pool_mode=transaction timezone=UTC",
         ))
         .unwrap();
         assert_eq!(db.host.as_deref(), Some("10.0.0.1"));
         assert_eq!(db.port, 6543);
         assert_eq!(db.dbname.as_deref(), Some("app_prod"));
         assert_eq!(db.user.as_deref(), Some("svc"));
-        assert_eq!(db.password.as_deref(), Some("a b'c"));
+        assert_eq!(db.password.as_deref(), Some("a b'c\\d"));
         assert_eq!(db.pool_size, Some(5));
         assert_eq!(db.pool_mode, Some(PoolMode::Transaction));
         assert_eq!(db.parameters, [("timezone".to_owned(), "UTC".to_owned())]);
