@@ -13,6 +13,7 @@ use crate::harness::*;
 mod lifecycle;
 mod limits;
 mod security;
+mod settings;
 
 /// The user auth_query finds, and the one it finds without a password.
 const LOOKUP: (&str, &str) = ("pgb_lookup", "lookup-secret");

@@ -1,0 +1,177 @@
+//! The pool settings of a pgbouncer.ini, each seen doing what PgBouncer's
+//! documentation says: unix_socket_dir, server_reset_query,
+//! track_extra_parameters, query_timeout, query_wait_timeout,
+//! idle_transaction_timeout, client_idle_timeout, server_lifetime and
+//! server_idle_timeout.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+
+#[tokio::test]
+async fn socket_reset_tracking_and_query_timeouts() {
+    let sockets = tempfile::tempdir().unwrap();
+    let ini = Ini::new(
+        &format!(
+            "unix_socket_dir = {}\n\
+             query_timeout = 1\n\
+             query_wait_timeout = 1\n\
+             idle_transaction_timeout = 1\n\
+             track_extra_parameters = search_path\n",
+            sockets.path().display()
+        ),
+        &format!(
+            "single = host=127.0.0.1 port={} dbname=pgb_one pool_size=1",
+            cluster().port()
+        ),
+    );
+    let _server = start(&ini).await;
+
+    // unix_socket_dir: clients reach pggat through .s.PGSQL.<port> there.
+    let local = connect(&format!(
+        "host={} port={} user={} password='{}' dbname=one",
+        sockets.path().display(),
+        ini.port,
+        MD5.name,
+        MD5.password
+    ))
+    .await
+    .expect("a client over the unix socket");
+    local.simple_query("SELECT 1").await.unwrap();
+    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+        .await
+        .unwrap();
+    let (cols, rows) = console(&admin, "SHOW CLIENTS").await.unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| column(&cols, r, "database") == "one" && column(&cols, r, "addr") == "unix"),
+        "SHOW CLIENTS lists the unix client"
+    );
+    drop(local);
+
+    // server_reset_query (DISCARD ALL by default): the next session on the
+    // same server starts clean.
+    let first = connect(&ini.url(MD5.name, MD5.password, "single"))
+        .await
+        .unwrap();
+    first.simple_query("SET work_mem = '7MB'").await.unwrap();
+    let pid: i32 = first
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    drop(first);
+    let second = connect(&ini.url(MD5.name, MD5.password, "single"))
+        .await
+        .unwrap();
+    let row = second
+        .query_one("SELECT pg_backend_pid(), current_setting('work_mem')", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), pid, "the pool's only server");
+    assert_eq!(row.get::<_, String>(1), "4MB", "reset after the session");
+
+    // query_wait_timeout: with that server held, another client gives up.
+    let asked = Instant::now();
+    let e = connect(&ini.url(MD5.name, MD5.password, "single"))
+        .await
+        .expect_err("no server within query_wait_timeout");
+    assert!(asked.elapsed() >= Duration::from_secs(1), "{e}");
+    assert!(message(&e).contains("timeout"), "{}", message(&e));
+    drop(second);
+
+    // track_extra_parameters: search_path is let in as a startup parameter.
+    let tracked = connect(&format!(
+        "{} options='-c search_path=pg_catalog'",
+        ini.url(MD5.name, MD5.password, "two")
+    ))
+    .await
+    .expect("a tracked startup parameter");
+    let path: String = tracked
+        .query_one("SELECT current_setting('search_path')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(path, "pg_catalog");
+
+    // query_timeout: a query running longer is cancelled.
+    let asked = Instant::now();
+    let e = tracked
+        .simple_query("SELECT pg_sleep(30)")
+        .await
+        .expect_err("query_timeout");
+    assert!(asked.elapsed() < Duration::from_secs(20), "{e}");
+    assert_eq!(sqlstate(&e).as_deref(), Some("57014"), "{e}");
+
+    // idle_transaction_timeout: a transaction left idle is ended. Waiting
+    // out the timeout is what is tested.
+    let idle = connect(&ini.url(MD5.name, MD5.password, "two"))
+        .await
+        .unwrap();
+    idle.simple_query("BEGIN").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let e = idle
+        .simple_query("SELECT 1")
+        .await
+        .expect_err("idle_transaction_timeout");
+    assert!(
+        e.is_closed() || sqlstate(&e).as_deref() == Some("25P03"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn idle_clients_and_old_or_idle_servers_are_closed() {
+    let ini = Ini::new(
+        "client_idle_timeout = 1\nserver_idle_timeout = 1\n",
+        &format!(
+            "life = host=127.0.0.1 port={} dbname=pgb_one pool_mode=transaction server_lifetime=1",
+            cluster().port()
+        ),
+    );
+    let _server = start(&ini).await;
+
+    // server_lifetime = 1 on one database: a busy client sees its server
+    // replaced.
+    let busy = connect(&ini.url(MD5.name, MD5.password, "life"))
+        .await
+        .unwrap();
+    let pid = async || -> i32 {
+        busy.query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let first = pid().await;
+    assert!(
+        eventually(Duration::from_secs(10), async || pid().await != first).await,
+        "the server outlived server_lifetime"
+    );
+
+    // client_idle_timeout: a client that sends nothing for a second is
+    // disconnected; server_idle_timeout: the server it left idle is closed.
+    // Waiting out the timeouts is what is tested.
+    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+        .await
+        .unwrap();
+    let quiet = connect(&ini.url(MD5.name, MD5.password, "two"))
+        .await
+        .unwrap();
+    quiet.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(pool_count(&admin, "two", MD5.name, "sv_idle").await, 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        quiet.simple_query("SELECT 1").await.is_err(),
+        "client_idle_timeout"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            pool_count(&admin, "two", MD5.name, "sv_idle").await == 0
+        })
+        .await,
+        "server_idle_timeout"
+    );
+    busy.simple_query("SELECT 1")
+        .await
+        .expect_err("the busy client went quiet too");
+}
