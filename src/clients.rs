@@ -33,6 +33,52 @@ impl Drop for Counted {
     }
 }
 
+/// Counts by name (clients of each database, of each user), an entry kept
+/// only while its count is above zero: names clients make up cost nothing
+/// once they leave.
+#[derive(Debug, Default)]
+pub struct Tally(Mutex<HashMap<String, usize>>);
+
+/// One counted in a [`Tally`] for as long as it lives.
+#[derive(Debug)]
+pub struct Tallied {
+    tally: Arc<Tally>,
+    name: String,
+}
+
+impl Tally {
+    /// Counts one more under `name`; the guard, and the count with it.
+    pub fn add(self: &Arc<Self>, name: &str) -> (Tallied, usize) {
+        let mut counts = self.0.lock();
+        let n = counts.entry(name.to_owned()).or_default();
+        *n += 1;
+        let now = *n;
+        drop(counts);
+        let tallied = Tallied {
+            tally: self.clone(),
+            name: name.to_owned(),
+        };
+        (tallied, now)
+    }
+
+    /// The count under `name` now.
+    pub fn get(&self, name: &str) -> usize {
+        self.0.lock().get(name).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Tallied {
+    fn drop(&mut self) {
+        let mut counts = self.tally.0.lock();
+        if let Some(n) = counts.get_mut(&self.name) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.name);
+            }
+        }
+    }
+}
+
 /// What a client is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientState {

@@ -59,12 +59,12 @@ async fn serve(
     // A pgbouncer.ini client counts against max_client_conn and the
     // per-database and per-user client ceilings while here.
     let (resolved, _counted) = match routed {
-        Routed::Pool(r) => (r, Vec::new()),
+        Routed::Pool(r) => (r, None),
         Routed::Bouncer(b) => {
             let (target, counted) =
                 Box::pin(b.resolve(&generation.router, startup, conn.stream())).await?;
             match target {
-                Target::Pool(r) => (r, counted),
+                Target::Pool(r) => (r, Some(counted)),
                 Target::Console { auth, role } => {
                     check(conn, startup, &auth).await?;
                     backend::Authentication::Ok.encode(conn.out());
@@ -201,13 +201,15 @@ async fn session_pooling(
         None => None,
     };
     match outcome {
+        None if killed_now => {
+            // KILL and KILL_CLIENT close the client's server too, as
+            // PgBouncer does: it may be mid-query.
+            guard.discard();
+            Err(killed())
+        }
         None => {
             guard.release(true).await;
-            Err(if killed_now {
-                killed()
-            } else {
-                shutdown_error()
-            })
+            Err(shutdown_error())
         }
         // ReadOnly comes only from a recording relay; session mode records
         // nothing.

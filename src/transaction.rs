@@ -56,7 +56,26 @@ pub async fn serve(
     let mode = ClientMode::of(params);
     // Boxed here and below: what runs once per client, or only now and then,
     // must not make every idle client's task as big as its biggest step.
-    let told = Box::pin(startup_params(params, entry, &mut ticket, client)).await?;
+    // Waited on for every transaction: registered once, not per transaction.
+    let mut draining = std::pin::pin!(shared.shutting_down());
+    let mut deadline = std::pin::pin!(shared.shutdown_deadline());
+    let mut killed_now = std::pin::pin!(client.killed());
+    let told = {
+        let mut learn = Box::pin(startup_params(params, entry, &mut ticket, client));
+        loop {
+            tokio::select! {
+                told = &mut learn => break told?,
+                r = conn.fill() => {
+                    // Messages sent ahead are kept; a departure ends it.
+                    if r.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ = &mut draining => return Err(shutdown_error()),
+                _ = &mut killed_now => return Err(killed()),
+            }
+        }
+    };
     startup_reply(conn, &told, registration);
 
     let mut settings = ClientSettings::new(told);
@@ -65,10 +84,6 @@ pub async fn serve(
     // Read-your-writes: until then, a read-write client's reads stay on the
     // primary.
     let mut sticky_until: Option<Instant> = None;
-    // Waited on for every transaction: registered once, not per transaction.
-    let mut draining = std::pin::pin!(shared.shutting_down());
-    let mut deadline = std::pin::pin!(shared.shutdown_deadline());
-    let mut killed_now = std::pin::pin!(client.killed());
     let limits = entry.limits();
     loop {
         conn.flush().await.map_err(|_| gone())?;
@@ -299,13 +314,15 @@ pub async fn serve(
                 return Ok(());
             }
             None => {
-                give_back(guard).await;
                 client.set(ClientState::Idle, 0);
-                return Err(if client.is_killed() {
-                    killed()
-                } else {
-                    shutdown_error()
-                });
+                if client.is_killed() {
+                    // Closed with the client, as PgBouncer does: it may be
+                    // mid-query.
+                    guard.discard();
+                    return Err(killed());
+                }
+                give_back(guard).await;
+                return Err(shutdown_error());
             }
             Some(Outcome::ClientGone(e)) => {
                 tracing::debug!(pool = %entry.name, error = %e, "client left mid-transaction");

@@ -86,7 +86,12 @@ pub async fn serve(
                 let bouncer = shared
                     .bouncer(&bouncer.config.path)
                     .unwrap_or(bouncer.clone());
-                match run(&text, &bouncer, role, shared, conn).await {
+                // A shutdown ends a command still waiting (PAUSE, WAIT_CLOSE).
+                let done = tokio::select! {
+                    done = run(&text, &bouncer, role, shared, conn) => done,
+                    _ = shared.shutdown_requested() => return Ok(()),
+                };
+                match done {
                     Ok(Done::Answered) => {}
                     Ok(Done::Silent) => continue,
                     Err(message) => error(conn, &message),
@@ -432,17 +437,19 @@ fn known(b: &Bouncer, db: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// SIGUSR1: PAUSE of every pgbouncer.ini served, in the background.
-pub fn pause_on_signal(shared: &Arc<Shared>) {
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        for b in shared.generation().router.all_bouncers() {
-            match pause(&b, &shared, None).await {
-                Ok(()) => tracing::info!(ini = %b.config.path.display(), "SIGUSR1: paused"),
-                Err(e) => tracing::warn!(ini = %b.config.path.display(), "SIGUSR1: {e}"),
+/// SIGUSR1: PAUSE of every pgbouncer.ini served. Paused at once (so a
+/// SIGUSR2 right after finds it paused); servers close in the background.
+pub fn pause_on_signal(shared: &Shared) {
+    for b in shared.generation().router.all_bouncers() {
+        let ini = b.config.path.display().to_string();
+        match begin_pause(&b, shared, None) {
+            Ok(targets) => {
+                tracing::info!(ini, "SIGUSR1: paused");
+                tokio::spawn(quiesce(targets));
             }
+            Err(e) => tracing::warn!(ini, "SIGUSR1: {e}"),
         }
-    });
+    }
 }
 
 /// SIGUSR2: RESUME of every pgbouncer.ini served.
@@ -470,8 +477,27 @@ pub(crate) fn resume_all(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Result<(), St
 }
 
 /// PAUSE [db]: new transactions wait; answered once every server of the
-/// database (or of all) has been released and closed.
-pub(crate) async fn pause(b: &Bouncer, shared: &Shared, db: Option<&str>) -> Result<(), String> {
+/// database (or of all) has been released and closed, or a RESUME came
+/// first.
+async fn pause(b: &Bouncer, shared: &Shared, db: Option<&str>) -> Result<(), String> {
+    quiesce(begin_pause(b, shared, db)?).await;
+    Ok(())
+}
+
+/// Waits for the paused pools' servers to be released and closed.
+async fn quiesce(targets: Vec<Arc<PoolEntry>>) {
+    for p in targets {
+        p.pool.quiesce().await;
+    }
+}
+
+/// PAUSE's immediate part: marks the database (or all) paused and stops its
+/// pools handing out servers; the pools to quiesce.
+fn begin_pause(
+    b: &Bouncer,
+    shared: &Shared,
+    db: Option<&str>,
+) -> Result<Vec<Arc<PoolEntry>>, String> {
     if b.state.pause_all.lock().is_some() {
         return Err("already suspended/paused".into());
     }
@@ -490,18 +516,15 @@ pub(crate) async fn pause(b: &Bouncer, shared: &Shared, db: Option<&str>) -> Res
         }
     };
     // Listed after the flag is set: a pool made since is made paused.
-    let pools = shared.bouncer_pools(&b.config.path);
-    let targets: Vec<&Arc<PoolEntry>> = pools
-        .iter()
+    let targets: Vec<Arc<PoolEntry>> = shared
+        .bouncer_pools(&b.config.path)
+        .into_iter()
         .filter(|p| targets.is_none_or(|db| p.database == db))
         .collect();
     for p in &targets {
         p.pool.pause();
     }
-    for p in targets {
-        p.pool.quiesce().await;
-    }
-    Ok(())
+    Ok(targets)
 }
 
 /// SET key = value: checked and applied by a reload with the new value, so

@@ -29,7 +29,7 @@ use gat::pgbouncer::{AuthType, PgBouncer, hba};
 use parking_lot::Mutex;
 
 use crate::client::startup::Startup;
-use crate::clients::Counted;
+use crate::clients::{Counted, Tallied, Tally};
 use crate::errors::ClientError;
 use crate::route::{AuthPlan, Extras, PoolEntry, Resolved, Router};
 
@@ -59,9 +59,9 @@ pub struct State {
     /// Console clients connected now.
     pub console_clients: Arc<AtomicUsize>,
     /// Clients of each database (max_db_client_connections).
-    pub db_clients: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    pub db_clients: Arc<Tally>,
     /// Clients of each login user (max_user_client_connections).
-    pub user_clients: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    pub user_clients: Arc<Tally>,
     /// max_db_connections / max_user_connections ceilings.
     limits: Mutex<HashMap<LimitKey, Arc<spool::Limit>>>,
     /// Totals at the last two stats_period ticks, for the averages.
@@ -196,8 +196,11 @@ impl Bouncer {
         router: &Router,
         startup: &Startup,
         stream: &fed::Stream,
-    ) -> Result<(Target, Vec<Counted>), ClientError> {
-        let mut counted = vec![self.count_client(&startup.database)?];
+    ) -> Result<(Target, Admitted), ClientError> {
+        let mut counted = Admitted {
+            _clients: self.count_client(&startup.database)?,
+            _per: Vec::new(),
+        };
         let tls = stream.is_tls();
         if self.config.client_tls == gat::pgbouncer::ClientTls::Require && !tls {
             return Err(ClientError::fatal(
@@ -236,13 +239,13 @@ impl Bouncer {
             .user(&startup.user)
             .and_then(|u| u.max_user_client_connections)
             .unwrap_or(self.int("max_user_client_connections"));
-        counted.push(count_within(
+        counted._per.push(count_within(
             &self.state.db_clients,
             &startup.database,
             max_db,
             "max_db_client_connections",
         )?);
-        counted.push(count_within(
+        counted._per.push(count_within(
             &self.state.user_clients,
             &startup.user,
             max_user,
@@ -613,14 +616,13 @@ impl Bouncer {
 /// Counts a client under `name` in `counts`, refusing it past `max` (0: no
 /// ceiling): max_db_client_connections and max_user_client_connections.
 fn count_within(
-    counts: &Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    counts: &Arc<Tally>,
     name: &str,
     max: u32,
     setting: &str,
-) -> Result<Counted, ClientError> {
-    let count = counts.lock().entry(name.to_owned()).or_default().clone();
-    let counted = Counted::new(&count);
-    if max > 0 && counted.now() > max as usize {
+) -> Result<Tallied, ClientError> {
+    let (counted, now) = counts.add(name);
+    if max > 0 && now > max as usize {
         return Err(ClientError::fatal(
             SqlState::TOO_MANY_CONNECTIONS,
             format!("client connections exceeded ({setting})"),
@@ -630,12 +632,12 @@ fn count_within(
     Ok(counted)
 }
 
-/// Clients counted under each name now.
-pub fn counts(counts: &Mutex<HashMap<String, Arc<AtomicUsize>>>, name: &str) -> usize {
-    counts
-        .lock()
-        .get(name)
-        .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed))
+/// A pgbouncer.ini client's place under max_client_conn and the
+/// per-database and per-user client ceilings, held while it is connected.
+#[derive(Debug)]
+pub struct Admitted {
+    _clients: Counted,
+    _per: Vec<Tallied>,
 }
 
 /// What every registry key of the pools of the ini at `path` starts with.

@@ -685,7 +685,7 @@ pub fn databases(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
             s(servers),
             s(db.max_db_client_connections
                 .unwrap_or(int("max_db_client_connections"))),
-            s(super::counts(&b.state.db_clients, &name)),
+            s(b.state.db_clients.get(&name)),
             s(u8::from(b.state.paused.lock().contains(&name))),
             s(u8::from(b.state.disabled.lock().contains(&name))),
         ]);
@@ -737,7 +737,7 @@ pub fn users(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Table {
             s(servers),
             s(u.and_then(|u| u.max_user_client_connections)
                 .unwrap_or(global_client_max)),
-            s(super::counts(&b.state.user_clients, &name)),
+            s(b.state.user_clients.get(&name)),
         ]);
     }
     t

@@ -419,8 +419,14 @@ impl Pool {
                     tracing::debug!(pool = %pool.opts.name, server = server.id(), "server connected");
                     // A draining pool takes it only for a client waiting now:
                     // parked idle it would hold its shared-ceiling slot.
-                    let unwanted =
-                        pool.draining.load(Ordering::Acquire) && pool.sched.waiting() == 0;
+                    let draining = pool.draining.load(Ordering::Acquire);
+                    // Dialled before a RECONNECT: it serves a client waiting
+                    // now once, and is closed when it comes back.
+                    let stale = epoch < pool.epoch.load(Ordering::Acquire);
+                    if stale {
+                        server.status().mark_close_needed();
+                    }
+                    let unwanted = (draining || stale) && pool.sched.waiting() == 0;
                     if pool.closed.load(Ordering::Acquire) || unwanted {
                         pool.close(server);
                     } else {
@@ -563,9 +569,10 @@ impl Pool {
         self.paused.send_replace(true);
     }
 
-    /// Ends a [`Pool::pause`].
+    /// Ends a [`Pool::pause`] (and a [`Pool::quiesce`] waiting on it).
     pub fn resume(&self) {
         self.paused.send_replace(false);
+        self.released.notify_waiters();
         self.maintain.notify_one();
     }
 
@@ -575,12 +582,16 @@ impl Pool {
     }
 
     /// Waits until no server is held, then closes every idle one: what
-    /// PAUSE waits for before it answers. Call after [`Pool::pause`].
-    pub async fn quiesce(&self) {
+    /// PAUSE waits for before it answers. Call after [`Pool::pause`]; ends
+    /// early (false) if the pool is resumed meanwhile.
+    pub async fn quiesce(&self) -> bool {
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
+            if !self.is_paused() {
+                return false;
+            }
             for s in self.sched.take_idle(|_| true) {
                 self.close(s);
             }
@@ -589,7 +600,7 @@ impl Pool {
                 st.live == 0 && st.dialing == 0
             };
             if done {
-                return;
+                return true;
             }
             released.await;
         }
@@ -609,8 +620,8 @@ impl Pool {
         self.maintain.notify_one();
     }
 
-    /// Waits until no server marked by [`Pool::reconnect`] (or a reload)
-    /// is left: what WAIT_CLOSE waits for.
+    /// Waits until no server marked by [`Pool::reconnect`] is left: what
+    /// WAIT_CLOSE waits for.
     pub async fn wait_closed(&self) {
         loop {
             let released = self.released.notified();

@@ -103,23 +103,17 @@ async fn reconnect_wait_close_kill_client_and_suspend_from_the_console() {
         ["1"],
         "the held server is marked, the idle one closed"
     );
-    let waiting = tokio::spawn({
-        let url = ini.url(SCRAM.name, SCRAM.password, "pgbouncer");
-        async move {
-            let admin = connect(&url).await.unwrap();
-            admin.simple_query("WAIT_CLOSE two").await
-        }
-    });
+    let second = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+        .await
+        .unwrap();
+    let mut waiting =
+        tokio::spawn(async move { second.simple_query("WAIT_CLOSE two").await.map(|_| ()) });
+    // Given time to arrive, WAIT_CLOSE is still waiting for the COMMIT.
     assert!(
-        eventually(Duration::from_secs(10), async || pool_count(
-            &admin,
-            "pgbouncer",
-            "pgbouncer",
-            "cl_active"
-        )
-        .await
-            == 2)
-        .await
+        tokio::time::timeout(Duration::from_millis(500), &mut waiting)
+            .await
+            .is_err(),
+        "WAIT_CLOSE returned before the marked server closed"
     );
     holder.simple_query("SELECT 2").await.unwrap();
     assert!(!waiting.is_finished(), "WAIT_CLOSE waits for the COMMIT");
@@ -136,7 +130,14 @@ async fn reconnect_wait_close_kill_client_and_suspend_from_the_console() {
         "{held:?} then {now:?}"
     );
 
-    // KILL_CLIENT ends one client, by SHOW CLIENTS' id.
+    // KILL_CLIENT ends one client, by SHOW CLIENTS' id, and closes the
+    // server it was in a transaction on.
+    victim.simple_query("BEGIN").await.unwrap();
+    let victim_pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     let id = client_id(&admin, "victim").await;
     admin
         .simple_query(&format!("KILL_CLIENT {id}"))
@@ -144,6 +145,27 @@ async fn reconnect_wait_close_kill_client_and_suspend_from_the_console() {
         .expect("KILL_CLIENT");
     assert!(victim.simple_query("SELECT 1").await.is_err(), "killed");
     holder.simple_query("SELECT 1").await.expect("others stay");
+    let observer = connect(&format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        cluster().port()
+    ))
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            let n: i64 = observer
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+                    &[&victim_pid],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            n == 0
+        })
+        .await,
+        "the killed client's server was closed"
+    );
     let e = admin
         .simple_query("KILL_CLIENT 999999999")
         .await
@@ -369,6 +391,37 @@ async fn signals_act_as_they_do_on_pgbouncer() {
         .unwrap();
     r.expect("served after SIGUSR2");
     assert_eq!(state("active").await, "yes");
+
+    // A SIGUSR2 while the pause still waits for a held server ends it: the
+    // server comes back and stays, and nothing is left paused.
+    let holder = connect(&ini.url(MD5.name, MD5.password, "two"))
+        .await
+        .unwrap();
+    holder.simple_query("BEGIN").await.unwrap();
+    let held: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    pggat.signal(Signal::SIGUSR1);
+    pggat.signal(Signal::SIGUSR2);
+    assert!(
+        eventually(Duration::from_secs(10), async || state("active").await
+            == "yes")
+        .await,
+        "SIGUSR2 right after SIGUSR1 resumes"
+    );
+    holder.simple_query("COMMIT").await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
+    // Time for a pause still running to close the released server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (cols, rows) = console(&admin, "SHOW SERVERS").await.unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| column(&cols, r, "remote_pid") == held.to_string()),
+        "the server released after the resume is kept"
+    );
+    drop(holder);
 
     // SIGINT waits for servers: the open transaction finishes, then the
     // process ends.
