@@ -7,7 +7,7 @@
 #
 # Knobs (environment): DURATION (s per run, 10), REPS (3), POOL (server connections per pooler, 20),
 # SCALE (pgbench scale, 10), THREADS (pgbench -j, 2), QUICK (0), SKIP_PGGAT (0),
-# PGGAT_BIN (target/release/pggat; built with cargo if missing unless SKIP_PGGAT=1),
+# PGGAT_BIN (target/release/pggat, rebuilt from this checkout; a given one is used as is),
 # PGGAT_MODE (transaction | session), IDLE_COUNTS ("1000 10000"), WORKLOADS (regex on workload names),
 # WARMUP (s per target before measuring, 2), RESULTS_DIR (bench/results). WORKLOADS=none runs only
 # the idle-client memory measurement. HOLD=1 sets everything up, prints how to reach each target, and
@@ -48,6 +48,9 @@ POOL=${POOL:-20}
 SCALE=${SCALE:-10}
 THREADS=${THREADS:-2}
 SKIP_PGGAT=${SKIP_PGGAT:-0}
+# The default binary is (re)built from this checkout, so the report's commit
+# is the code measured; a PGGAT_BIN given is used as it is.
+if [ -z "${PGGAT_BIN:-}" ]; then BUILD_PGGAT=1; else BUILD_PGGAT=0; fi
 PGGAT_BIN=${PGGAT_BIN:-$REPO/target/release/pggat}
 PGGAT_MODE=${PGGAT_MODE:-transaction}
 WORKLOADS=${WORKLOADS:-.}
@@ -94,8 +97,8 @@ if is_root; then
   AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups)
 fi
 
-if [ "$SKIP_PGGAT" != 1 ] && [ ! -x "$PGGAT_BIN" ]; then
-  log "no pggat binary at $PGGAT_BIN: cargo build --release"
+if [ "$SKIP_PGGAT" != 1 ] && { [ "$BUILD_PGGAT" = 1 ] || [ ! -x "$PGGAT_BIN" ]; }; then
+  log "cargo build --release (pggat at $PGGAT_BIN)"
   (cd "$REPO" && cargo build --release >&2)
   [ -x "$PGGAT_BIN" ] || die "still no pggat binary at $PGGAT_BIN (set PGGAT_BIN, or SKIP_PGGAT=1)"
 fi
