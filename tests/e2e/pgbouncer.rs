@@ -458,6 +458,30 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
     let help = admin.simple_query("SHOW HELP").await;
     assert!(help.is_ok(), "SHOW HELP: {help:?}");
 
+    // psql, as operators use it: rows of SHOW POOLS, and SHOW HELP's notice.
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", ini.port).parse().unwrap();
+    let out = psql(
+        addr,
+        SCRAM.name,
+        SCRAM.password,
+        "pgbouncer",
+        &["-c", "SHOW POOLS", "-c", "SHOW HELP"],
+        None,
+    )
+    .await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("two|{}|", MD5.name))),
+        "{stdout}"
+    );
+    assert!(stderr.contains("SHOW HELP|CONFIG|DATABASES"), "{stderr}");
+
     // Counts that move with clients.
     assert_eq!(pool_count(&admin, "one", MD5.name, "cl_active").await, 1);
     assert_eq!(
