@@ -67,6 +67,9 @@ pub async fn serve(mut running: Running, source: &Source, watch: bool) {
     let shared = running.shared().clone();
     let kind = loop {
         tokio::select! {
+            // In order: signals that arrive together are handled as sent
+            // (a SIGUSR1 then SIGUSR2 ends resumed).
+            biased;
             stop = stops.recv() => break source.shutdown_for(stop),
             kind = shared.shutdown_requested() => break kind,
             Some(()) = recv(&mut hangup) => {

@@ -404,12 +404,18 @@ async fn signals_act_as_they_do_on_pgbouncer() {
         .unwrap()
         .get(0);
     pggat.signal(Signal::SIGUSR1);
+    assert!(
+        eventually(Duration::from_secs(10), async || state("paused").await
+            == "yes")
+        .await,
+        "SIGUSR1 pauses"
+    );
     pggat.signal(Signal::SIGUSR2);
     assert!(
         eventually(Duration::from_secs(10), async || state("active").await
             == "yes")
         .await,
-        "SIGUSR2 right after SIGUSR1 resumes"
+        "SIGUSR2 resumes while the pause waits for the held server"
     );
     holder.simple_query("COMMIT").await.unwrap();
     client.simple_query("SELECT 1").await.unwrap();
