@@ -20,6 +20,8 @@ use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
+use crate::clients::Counted;
+
 /// Where a client's cancel must go right now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -40,29 +42,9 @@ struct InFlight {
 #[derive(Debug, Default)]
 pub struct CancelGauges {
     /// Cancels being forwarded to a server.
-    pub forwarding: AtomicUsize,
+    pub forwarding: Arc<AtomicUsize>,
     /// Servers whose release waits for cancels still on their way.
-    pub releasing: AtomicUsize,
-}
-
-/// Counts one on `gauge` until dropped.
-struct Gauged<'a>(Option<&'a AtomicUsize>);
-
-impl<'a> Gauged<'a> {
-    fn new(gauge: Option<&'a AtomicUsize>) -> Gauged<'a> {
-        if let Some(g) = gauge {
-            g.fetch_add(1, Ordering::Relaxed);
-        }
-        Gauged(gauge)
-    }
-}
-
-impl Drop for Gauged<'_> {
-    fn drop(&mut self) {
-        if let Some(g) = self.0 {
-            g.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
+    pub releasing: Arc<AtomicUsize>,
 }
 
 /// One client's registration state, shared by the registry (for cancels
@@ -136,7 +118,7 @@ impl Cancels {
             tracing::debug!(pid, "cancel request for an unknown or idle client ignored");
             return;
         };
-        let gauged = Gauged::new(slot.gauges.as_ref().map(|g| &g.forwarding));
+        let gauged = slot.gauges.as_ref().map(|g| Counted::new(&g.forwarding));
         if let Err(e) = send_cancel(&target).await {
             tracing::info!(server = %target.address, error = %e, "could not forward cancel request");
         }
@@ -176,7 +158,11 @@ impl Registration {
         if inflight.count.load(Ordering::Acquire) == 0 {
             return;
         }
-        let _gauged = Gauged::new(self.slot.gauges.as_ref().map(|g| &g.releasing));
+        let _gauged = self
+            .slot
+            .gauges
+            .as_ref()
+            .map(|g| Counted::new(&g.releasing));
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
                 let notified = inflight.done.notified();

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
-/// One counted against a limit (a listener's `max_connections`,
+/// One counted in a shared count (a listener's `max_connections`,
 /// PgBouncer's `max_client_conn`) for as long as it lives.
 #[derive(Debug)]
 pub struct Counted(Arc<AtomicUsize>);

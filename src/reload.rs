@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::app::{Control, Reloaded, Running, ShutdownKind};
-use crate::signals::{Stop, StopSignals};
+use crate::signals::{Stop, StopSignals, next};
 
 /// How often `--watch` looks at the file.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -72,13 +72,13 @@ pub async fn serve(mut running: Running, source: &Source, watch: bool) {
             biased;
             stop = stops.recv() => break source.shutdown_for(stop),
             kind = shared.shutdown_requested() => break kind,
-            Some(()) = recv(&mut hangup) => {
+            Some(()) = next(&mut hangup) => {
                 tracing::info!(config = %path.display(), "SIGHUP: reloading");
                 reload(&mut running, source).await;
                 seen = std::fs::read(path).ok();
             }
-            Some(()) = recv(&mut usr1) => crate::pgbouncer::console::pause_on_signal(&shared),
-            Some(()) = recv(&mut usr2) => crate::pgbouncer::console::resume_on_signal(&shared),
+            Some(()) = next(&mut usr1) => crate::pgbouncer::console::pause_on_signal(&shared),
+            Some(()) = next(&mut usr2) => crate::pgbouncer::console::resume_on_signal(&shared),
             Some(Control::Reload(reply)) = async {
                 match control.as_mut() {
                     Some(c) => c.recv().await,
@@ -106,14 +106,6 @@ pub async fn serve(mut running: Running, source: &Source, watch: bool) {
             tracing::info!("second stop signal: closing everything now");
         })
         .await;
-}
-
-/// The next delivery of a signal; never, without a handler.
-async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match signal.as_mut() {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Reads, validates and applies the config; logs what happened.

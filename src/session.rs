@@ -211,7 +211,7 @@ async fn session_pooling(
             guard.release(true).await;
             Err(shutdown_error())
         }
-        // ReadOnly comes only from a recording relay; session mode records
+        // NeedsPrimary comes only from a recording relay; session mode records
         // nothing.
         Some(Outcome::Stopped(_)) | Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => {
             guard.release(true).await;

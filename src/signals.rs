@@ -29,21 +29,9 @@ impl StopSignals {
     /// The next stop signal. Without handlers, waits forever rather than
     /// stop at once.
     pub async fn recv(&mut self) -> Stop {
-        let term = async {
-            match self.term.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let int = async {
-            match self.int.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            Some(()) = term => Stop::Terminate,
-            Some(()) = int => Stop::Interrupt,
+            Some(()) = next(&mut self.term) => Stop::Terminate,
+            Some(()) = next(&mut self.int) => Stop::Interrupt,
         }
     }
 }
@@ -51,6 +39,14 @@ impl StopSignals {
 impl Default for StopSignals {
     fn default() -> StopSignals {
         StopSignals::new()
+    }
+}
+
+/// The next delivery of a signal; never, without a handler.
+pub async fn next(signal: &mut Option<Signal>) -> Option<()> {
+    match signal.as_mut() {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -300,7 +300,7 @@ pub async fn serve(
             None => None,
         };
         match outcome {
-            // ReadOnly: a read-write client's write on a replica whose
+            // NeedsPrimary: a read-write client's write on a replica whose
             // recording could not be replayed; not reached (the relay then
             // forwards the error), handled as the end of a transaction.
             Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => {

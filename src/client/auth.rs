@@ -13,6 +13,16 @@ use crate::errors::ClientError;
 /// timing.
 pub const FAILURE_DELAY: Duration = Duration::from_millis(200);
 
+/// PostgreSQL's answer to a wrong password (or an unknown user, which must
+/// not be told apart), after [`FAILURE_DELAY`].
+pub async fn wrong_password(user: &str) -> ClientError {
+    tokio::time::sleep(FAILURE_DELAY).await;
+    ClientError::fatal(
+        SqlState::INVALID_PASSWORD,
+        format!("password authentication failed for user \"{user}\""),
+    )
+}
+
 /// Runs the authentication exchange with `secret` for `user`. On success
 /// returns the SCRAM ClientKey when the client used SCRAM (for pass-through).
 /// AuthenticationOk is *not* sent: the caller sends it with the rest of the
@@ -69,13 +79,7 @@ pub async fn authenticate(
                 }
                 return Ok(outcome.client_key);
             }
-            Err(auth::Error::WrongPassword) => {
-                tokio::time::sleep(FAILURE_DELAY).await;
-                return Err(ClientError::fatal(
-                    SqlState::INVALID_PASSWORD,
-                    format!("password authentication failed for user \"{user}\""),
-                ));
-            }
+            Err(auth::Error::WrongPassword) => return Err(wrong_password(user).await),
             Err(e) => {
                 tokio::time::sleep(FAILURE_DELAY).await;
                 return Err(ClientError::fatal(

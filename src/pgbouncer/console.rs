@@ -94,7 +94,7 @@ pub async fn serve(
                 match done {
                     Ok(Done::Answered) => {}
                     Ok(Done::Silent) => continue,
-                    Err(message) => error(conn, &message),
+                    Err(refused) => refused.encode(conn.out()),
                 }
                 backend::ReadyForQuery { status: b'I' }.encode(conn.out());
             }
@@ -117,13 +117,32 @@ pub async fn serve(
     }
 }
 
-fn error(conn: &mut Conn, message: &str) {
-    let code = if message.starts_with("RELOAD failed") {
-        SqlState::CONFIG_FILE_ERROR
-    } else {
-        SqlState::PROTOCOL_VIOLATION
-    };
-    ClientError::error(code, message.to_owned()).encode(conn.out());
+/// Why a command was refused: an ERROR, after which the session goes on.
+struct Refused {
+    code: SqlState,
+    message: String,
+}
+
+impl Refused {
+    fn encode(self, out: &mut bytes::BytesMut) {
+        ClientError::error(self.code, self.message).encode(out);
+    }
+}
+
+/// PgBouncer's catch-all code for a refused command.
+impl From<String> for Refused {
+    fn from(message: String) -> Refused {
+        Refused {
+            code: SqlState::PROTOCOL_VIOLATION,
+            message,
+        }
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(message: &str) -> Refused {
+        message.to_owned().into()
+    }
 }
 
 enum Done {
@@ -185,8 +204,8 @@ async fn run(
     role: Role,
     shared: &Shared,
     conn: &mut Conn,
-) -> Result<Done, String> {
-    let invalid = || format!("invalid command '{text}', use SHOW HELP;");
+) -> Result<Done, Refused> {
+    let invalid = || Refused::from(format!("invalid command '{text}', use SHOW HELP;"));
     let command = parse(text).ok_or_else(invalid)?;
     let pools = shared.bouncer_pools(&b.config.path);
     let admin = || {
@@ -203,7 +222,7 @@ async fn run(
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case(&key))
             {
-                notice(out, "SET ignored");
+                notice(out, "SET ignored", None);
                 tag(out, "SET");
                 return Ok(Done::Answered);
             }
@@ -222,14 +241,7 @@ async fn run(
                 }
                 let table = match what.as_str() {
                     "help" => {
-                        backend::NoticeResponse::encode_parts(
-                            out,
-                            fed::messages::Severity::Notice,
-                            SqlState::SUCCESSFUL_COMPLETION,
-                            "Console usage",
-                            Some(HELP),
-                            None,
-                        );
+                        notice(out, "Console usage", Some(HELP));
                         tag(out, "SHOW");
                         return Ok(Done::Answered);
                     }
@@ -251,7 +263,8 @@ async fn run(
                         return Err(format!(
                             "SHOW {}: not supported by pggat (it has no online restart to hand sockets to)",
                             what.to_ascii_uppercase()
-                        ));
+                        )
+                        .into());
                     }
                     other => show::nothing_to_list(other).ok_or_else(invalid)?,
                 };
@@ -264,19 +277,8 @@ async fn run(
             }
             ("suspend", None) => {
                 admin()?;
-                let mut all = b.state.pause_all.lock();
-                if all.is_some() {
-                    return Err("already suspended/paused".into());
-                }
-                if !b.state.paused.lock().is_empty() {
-                    return Err("cannot suspend with paused databases".into());
-                }
-                *all = Some(PauseKind::Suspend);
-                drop(all);
-                // Listed after the flag is set: a pool made since is made paused.
-                for p in shared.bouncer_pools(&b.config.path) {
-                    p.pool.pause();
-                }
+                // Servers are kept: nothing to wait for.
+                begin_pause(b, shared, None, PauseKind::Suspend)?;
                 tag(out, "SUSPEND");
             }
             ("resume", db) => {
@@ -286,7 +288,7 @@ async fn run(
                     Some(db) => {
                         known(b, &db)?;
                         if !b.state.paused.lock().remove(&db) {
-                            return Err(format!("database {db} is not paused"));
+                            return Err(format!("database {db} is not paused").into());
                         }
                         if b.state.pause_all.lock().is_none() {
                             pools
@@ -381,7 +383,10 @@ async fn run(
             ("reload", None) => {
                 admin()?;
                 if !shared.control(Control::Reload).await.unwrap_or(false) {
-                    return Err("RELOAD failed, see logs for additional details".into());
+                    return Err(Refused {
+                        code: SqlState::CONFIG_FILE_ERROR,
+                        message: "RELOAD failed, see logs for additional details".into(),
+                    });
                 }
                 tag(conn.out(), "RELOAD");
             }
@@ -412,13 +417,13 @@ fn tag(out: &mut bytes::BytesMut, tag: &str) {
     .encode(out);
 }
 
-fn notice(out: &mut bytes::BytesMut, message: &str) {
+fn notice(out: &mut bytes::BytesMut, message: &str, detail: Option<&str>) {
     backend::NoticeResponse::encode_parts(
         out,
         fed::messages::Severity::Notice,
         SqlState::SUCCESSFUL_COMPLETION,
         message,
-        None,
+        detail,
         None,
     );
 }
@@ -442,7 +447,7 @@ fn known(b: &Bouncer, db: &str) -> Result<(), String> {
 pub fn pause_on_signal(shared: &Shared) {
     for b in shared.generation().router.all_bouncers() {
         let ini = b.config.path.display().to_string();
-        match begin_pause(&b, shared, None) {
+        match begin_pause(&b, shared, None, PauseKind::Pause) {
             Ok(targets) => {
                 tracing::info!(ini, "SIGUSR1: paused");
                 tokio::spawn(quiesce(targets));
@@ -480,7 +485,7 @@ pub(crate) fn resume_all(b: &Bouncer, pools: &[Arc<PoolEntry>]) -> Result<(), St
 /// database (or of all) has been released and closed, or a RESUME came
 /// first.
 async fn pause(b: &Bouncer, shared: &Shared, db: Option<&str>) -> Result<(), String> {
-    quiesce(begin_pause(b, shared, db)?).await;
+    quiesce(begin_pause(b, shared, db, PauseKind::Pause)?).await;
     Ok(())
 }
 
@@ -491,35 +496,40 @@ async fn quiesce(targets: Vec<Arc<PoolEntry>>) {
     }
 }
 
-/// PAUSE's immediate part: marks the database (or all) paused and stops its
-/// pools handing out servers; the pools to quiesce.
+/// The immediate part of PAUSE (and of SUSPEND, `kind` for all databases):
+/// marks the database (or all) paused and stops its pools handing out
+/// servers; the pools to quiesce.
 fn begin_pause(
     b: &Bouncer,
     shared: &Shared,
     db: Option<&str>,
+    kind: PauseKind,
 ) -> Result<Vec<Arc<PoolEntry>>, String> {
-    if b.state.pause_all.lock().is_some() {
+    let mut all = b.state.pause_all.lock();
+    if all.is_some() {
         return Err("already suspended/paused".into());
     }
-    let targets = match db {
+    match db {
         Some(db) => {
             not_console(db, "pause")?;
             known(b, db)?;
             if !b.state.paused.lock().insert(db.to_owned()) {
                 return Err("already suspended/paused".into());
             }
-            Some(db)
         }
         None => {
-            *b.state.pause_all.lock() = Some(PauseKind::Pause);
-            None
+            if kind == PauseKind::Suspend && !b.state.paused.lock().is_empty() {
+                return Err("cannot suspend with paused databases".into());
+            }
+            *all = Some(kind);
         }
-    };
+    }
+    drop(all);
     // Listed after the flag is set: a pool made since is made paused.
     let targets: Vec<Arc<PoolEntry>> = shared
         .bouncer_pools(&b.config.path)
         .into_iter()
-        .filter(|p| targets.is_none_or(|db| p.database == db))
+        .filter(|p| db.is_none_or(|db| p.database == db))
         .collect();
     for p in &targets {
         p.pool.pause();

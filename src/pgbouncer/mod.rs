@@ -46,7 +46,7 @@ pub enum Role {
 }
 
 /// What survives reloads. See the module docs.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct State {
     /// Databases paused by PAUSE/KILL db.
     pub paused: Mutex<HashSet<String>>,
@@ -77,23 +77,6 @@ pub enum PauseKind {
     Pause,
     /// SUSPEND: servers kept, nothing handed out.
     Suspend,
-}
-
-impl Default for State {
-    fn default() -> State {
-        State {
-            paused: Default::default(),
-            disabled: Default::default(),
-            pause_all: Mutex::new(None),
-            clients: Default::default(),
-            console_clients: Default::default(),
-            db_clients: Default::default(),
-            user_clients: Default::default(),
-            limits: Default::default(),
-            history: Mutex::new(show::History::new()),
-            overrides: Default::default(),
-        }
-    }
 }
 
 /// One loaded `pgbouncer.ini`. See the module docs.
@@ -297,11 +280,12 @@ impl Bouncer {
     /// The refusal of a user without a usable secret, after the delay a
     /// wrong password gets, so the two cannot be told apart.
     async fn wrong_password(&self, user: &str) -> ClientError {
-        tokio::time::sleep(crate::client::auth::FAILURE_DELAY).await;
-        self.refused(
-            &format!("password authentication failed for user \"{user}\""),
+        tracing::info!(
             user,
-        )
+            reason = "wrong password or unknown user",
+            "login refused"
+        );
+        crate::client::auth::wrong_password(user).await
     }
 
     fn refused(&self, message: &str, user: &str) -> ClientError {

@@ -22,11 +22,7 @@ fn validate_accepts_a_good_gatfile_and_points_at_a_mistake() {
         .arg(&good)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
 
     let bad = dir.path().join("Bad");
@@ -60,11 +56,7 @@ fn the_example_gatfile_is_valid() {
         .args(["validate", "--config", example])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[tokio::test]
@@ -108,11 +100,7 @@ async fn demo_serves_psql_and_cleans_up_on_ctrl_c() {
         None,
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "through pggat");
     // A hybrid pool: reads on the replica, a write on the primary.
     let out = psql(
@@ -129,11 +117,7 @@ async fn demo_serves_psql_and_cleans_up_on_ctrl_c() {
         None,
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().next(),
         Some("t"),
@@ -168,11 +152,7 @@ async fn adapt_prints_json_that_runs_like_the_gatfile() {
             cmd.arg("--pretty");
         }
         let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         let json = String::from_utf8(out.stdout).unwrap();
         assert_eq!(json.trim_end().lines().count() > 1, pretty, "{json}");
         // The JSON parses to the very config the Gatfile gives ...

@@ -83,11 +83,7 @@ async fn idle_servers_are_health_checked_with_the_check_query() {
         .unwrap();
     let mut pids = std::collections::HashSet::new();
     for _ in 0..3 {
-        let pid: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let pid: i32 = backend_pid(&client).await;
         pids.insert(pid);
     }
     assert_eq!(pids.len(), 3, "each failed check replaced the server");

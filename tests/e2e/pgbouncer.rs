@@ -16,7 +16,11 @@ mod security;
 mod settings;
 
 /// The user auth_query finds, and the one it finds without a password.
-const LOOKUP: (&str, &str) = ("pgb_lookup", "lookup-secret");
+const LOOKUP: Role = Role {
+    name: "pgb_lookup",
+    password: "lookup-secret",
+    method: "scram-sha-256",
+};
 const NO_PASSWORD: &str = "pgb_nopw";
 
 /// Databases and roles of these tests, made once on the shared cluster.
@@ -33,7 +37,7 @@ fn setup() -> &'static str {
             &format!(
                 "SET password_encryption = 'scram-sha-256';\
                  CREATE ROLE {} LOGIN PASSWORD '{}'; CREATE ROLE {NO_PASSWORD} LOGIN;",
-                LOOKUP.0, LOOKUP.1
+                LOOKUP.name, LOOKUP.password
             ),
         )
         .expect("pgbouncer test setup");
@@ -111,6 +115,15 @@ impl Ini {
         self.dir.path().join("pgbouncer.ini")
     }
 
+    /// A client of `db`, logged in as `role`.
+    async fn connect(
+        &self,
+        role: Role,
+        db: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        connect(&self.url(role.name, role.password, db)).await
+    }
+
     fn url(&self, user: &str, password: &str, db: &str) -> String {
         format!(
             "host=127.0.0.1 port={} user={user} password='{password}' dbname={db} connect_timeout=10",
@@ -157,6 +170,40 @@ fn column<'a>(cols: &[String], row: &'a [Option<String>], name: &str) -> &'a str
     row[i].as_deref().unwrap_or("")
 }
 
+/// The row of a console SHOW whose column `key` is `value` (there must be
+/// one), with the column names.
+async fn show_row(
+    admin: &tokio_postgres::Client,
+    sql: &str,
+    key: &str,
+    value: &str,
+) -> (Vec<String>, Vec<Option<String>>) {
+    let (cols, rows) = console(admin, sql).await.unwrap();
+    let row = rows
+        .into_iter()
+        .find(|r| column(&cols, r, key) == value)
+        .unwrap_or_else(|| panic!("{sql}: no row with {key} = {value}"));
+    (cols, row)
+}
+
+/// Waits until the (database, user) pool has one client waiting.
+async fn one_waits(admin: &tokio_postgres::Client, db: &str, user: &str) -> bool {
+    eventually(Duration::from_secs(10), async || {
+        pool_row(admin, db, user).await.is_some()
+            && pool_count(admin, db, user, "cl_waiting").await == 1
+    })
+    .await
+}
+
+/// Waits until pggat serving `ini` refuses new clients (it is shutting
+/// down).
+async fn refuses_new_clients(ini: &Ini) -> bool {
+    eventually(Duration::from_secs(10), async || {
+        ini.connect(MD5, "one").await.is_err()
+    })
+    .await
+}
+
 /// The row of SHOW POOLS for (database, user).
 async fn pool_row(
     admin: &tokio_postgres::Client,
@@ -182,9 +229,7 @@ async fn users_of_the_auth_file_and_auth_query_log_in_and_others_are_refused() {
     let ini = Ini::new("", "");
     let _server = start(&ini).await;
 
-    let md5 = connect(&ini.url(MD5.name, MD5.password, "one"))
-        .await
-        .expect("md5 user");
+    let md5 = ini.connect(MD5, "one").await.expect("md5 user");
     let row = md5
         .query_one("SELECT current_database(), current_user", &[])
         .await
@@ -197,9 +242,7 @@ async fn users_of_the_auth_file_and_auth_query_log_in_and_others_are_refused() {
         ("pgb_one", MD5.name)
     );
 
-    let scram = connect(&ini.url(SCRAM.name, SCRAM.password, "two"))
-        .await
-        .expect("scram user");
+    let scram = ini.connect(SCRAM, "two").await.expect("scram user");
     let db: String = scram
         .query_one("SELECT current_database()", &[])
         .await
@@ -207,19 +250,17 @@ async fn users_of_the_auth_file_and_auth_query_log_in_and_others_are_refused() {
         .get(0);
     assert_eq!(db, "pgb_two");
 
-    let lookup = connect(&ini.url(LOOKUP.0, LOOKUP.1, "one"))
-        .await
-        .expect("auth_query user");
+    let lookup = ini.connect(LOOKUP, "one").await.expect("auth_query user");
     let who: String = lookup
         .query_one("SELECT current_user", &[])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(who, LOOKUP.0);
+    assert_eq!(who, LOOKUP.name);
 
     for (user, password, db, code) in [
         (MD5.name, "wrong", "one", "28P01"),
-        (LOOKUP.0, "wrong", "one", "28P01"),
+        (LOOKUP.name, "wrong", "one", "28P01"),
         (NO_PASSWORD, "anything", "one", "28P01"),
         ("pgb_nobody", "anything", "one", "28P01"),
         (MD5.name, MD5.password, "three", "3D000"),
@@ -427,20 +468,15 @@ const SHOW_COLUMNS: &[(&str, &[&str])] = &[
 async fn the_admin_console_answers_every_show_and_controls_pools() {
     let ini = Ini::new("", "");
     let _server = start(&ini).await;
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+    let admin = ini
+        .connect(SCRAM, "pgbouncer")
         .await
         .expect("admin console");
-    let stats = connect(&ini.url(MD5.name, MD5.password, "pgbouncer"))
-        .await
-        .expect("stats console");
+    let stats = ini.connect(MD5, "pgbouncer").await.expect("stats console");
 
     // A client of each database, one of them mid-session.
-    let one = connect(&ini.url(MD5.name, MD5.password, "one"))
-        .await
-        .unwrap();
-    let two = connect(&ini.url(MD5.name, MD5.password, "two"))
-        .await
-        .unwrap();
+    let one = ini.connect(MD5, "one").await.unwrap();
+    let two = ini.connect(MD5, "two").await.unwrap();
     for _ in 0..5 {
         two.simple_query("SELECT 1").await.unwrap();
     }
@@ -495,21 +531,13 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         "transaction mode released it"
     );
     assert_eq!(pool_count(&admin, "two", MD5.name, "sv_idle").await, 1);
-    let (cols, rows) = console(&admin, "SHOW POOLS").await.unwrap();
-    let two_row = rows
-        .iter()
-        .find(|r| column(&cols, r, "database") == "two")
-        .unwrap();
-    assert_eq!(column(&cols, two_row, "pool_mode"), "transaction");
-    let (cols, rows) = console(&admin, "SHOW STATS").await.unwrap();
-    let two_stats = rows
-        .iter()
-        .find(|r| column(&cols, r, "database") == "two")
-        .unwrap();
-    let queries: u64 = column(&cols, two_stats, "total_query_count")
+    let (cols, two_row) = show_row(&admin, "SHOW POOLS", "database", "two").await;
+    assert_eq!(column(&cols, &two_row, "pool_mode"), "transaction");
+    let (cols, two_stats) = show_row(&admin, "SHOW STATS", "database", "two").await;
+    let queries: u64 = column(&cols, &two_stats, "total_query_count")
         .parse()
         .unwrap();
-    let xacts: u64 = column(&cols, two_stats, "total_xact_count")
+    let xacts: u64 = column(&cols, &two_stats, "total_xact_count")
         .parse()
         .unwrap();
     assert!(
@@ -517,7 +545,7 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         "queries {queries} xacts {xacts}"
     );
     assert!(
-        column(&cols, two_stats, "total_received")
+        column(&cols, &two_stats, "total_received")
             .parse::<u64>()
             .unwrap()
             > 0
@@ -531,13 +559,9 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
     );
     let (cols, rows) = console(&admin, "SHOW SERVERS").await.unwrap();
     assert!(rows.iter().any(|r| column(&cols, r, "database") == "one" && column(&cols, r, "state") == "active"));
-    let (cols, rows) = console(&admin, "SHOW DATABASES").await.unwrap();
-    let db_two = rows
-        .iter()
-        .find(|r| column(&cols, r, "name") == "two")
-        .unwrap();
-    assert_eq!(column(&cols, db_two, "database"), "pgb_two");
-    assert_eq!(column(&cols, db_two, "pool_size"), "2");
+    let (cols, db_two) = show_row(&admin, "SHOW DATABASES", "name", "two").await;
+    assert_eq!(column(&cols, &db_two, "database"), "pgb_two");
+    assert_eq!(column(&cols, &db_two, "pool_size"), "2");
     let (_, rows) = console(&admin, "SHOW VERSION").await.unwrap();
     assert!(rows[0][0].as_deref().unwrap().starts_with("PgBouncer 1."));
 
@@ -564,15 +588,7 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         (two, rows)
     });
     assert!(
-        eventually(Duration::from_secs(10), async || pool_count(
-            &admin,
-            "two",
-            MD5.name,
-            "cl_waiting"
-        )
-        .await
-            == 1)
-        .await,
+        one_waits(&admin, "two", MD5.name).await,
         "the paused client waits"
     );
     assert!(!waiting.is_finished());
@@ -605,16 +621,10 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         .await,
         "KILL closed the servers"
     );
-    let (cols, rows) = console(&admin, "SHOW DATABASES").await.unwrap();
-    let db_one = rows
-        .iter()
-        .find(|r| column(&cols, r, "name") == "one")
-        .unwrap();
-    assert_eq!(column(&cols, db_one, "paused"), "1");
+    let (cols, db_one) = show_row(&admin, "SHOW DATABASES", "name", "one").await;
+    assert_eq!(column(&cols, &db_one, "paused"), "1");
     admin.simple_query("RESUME one").await.expect("RESUME one");
-    let again = connect(&ini.url(MD5.name, MD5.password, "one"))
-        .await
-        .unwrap();
+    let again = ini.connect(MD5, "one").await.unwrap();
     again
         .simple_query("SELECT 1")
         .await
@@ -622,14 +632,12 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
 
     // DISABLE refuses new clients; ENABLE lets them in again.
     admin.simple_query("DISABLE one").await.unwrap();
-    let Err(e) = connect(&ini.url(MD5.name, MD5.password, "one")).await else {
+    let Err(e) = ini.connect(MD5, "one").await else {
         panic!("disabled")
     };
     assert!(message(&e).contains("is disabled"), "{}", message(&e));
     admin.simple_query("ENABLE one").await.unwrap();
-    connect(&ini.url(MD5.name, MD5.password, "one"))
-        .await
-        .expect("enabled");
+    ini.connect(MD5, "one").await.expect("enabled");
 
     // RELOAD picks up an edit: a third database.
     let two_servers = server_ids(&admin, "two").await;
@@ -642,18 +650,14 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         ),
     );
     admin.simple_query("RELOAD").await.expect("RELOAD");
-    let three = connect(&ini.url(MD5.name, MD5.password, "three"))
-        .await
-        .expect("new database");
+    let three = ini.connect(MD5, "three").await.expect("new database");
     three.simple_query("SELECT 1").await.unwrap();
     // ...and the pools it did not change keep their servers: a new client
     // of two is served by the server two had before.
     two.simple_query("SELECT 1")
         .await
         .expect("two kept across RELOAD");
-    let new_two = connect(&ini.url(MD5.name, MD5.password, "two"))
-        .await
-        .unwrap();
+    let new_two = ini.connect(MD5, "two").await.unwrap();
     new_two.simple_query("SELECT 1").await.unwrap();
     assert_eq!(server_ids(&admin, "two").await, two_servers);
 
@@ -662,18 +666,10 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         .simple_query("SET default_pool_size = 7")
         .await
         .expect("SET");
-    let (cols, rows) = console(&admin, "SHOW CONFIG").await.unwrap();
-    let size = rows
-        .iter()
-        .find(|r| column(&cols, r, "key") == "default_pool_size")
-        .unwrap();
-    assert_eq!(column(&cols, size, "value"), "7");
-    let (cols, rows) = console(&admin, "SHOW DATABASES").await.unwrap();
-    let db_two = rows
-        .iter()
-        .find(|r| column(&cols, r, "name") == "two")
-        .unwrap();
-    assert_eq!(column(&cols, db_two, "pool_size"), "7");
+    let (cols, size) = show_row(&admin, "SHOW CONFIG", "key", "default_pool_size").await;
+    assert_eq!(column(&cols, &size, "value"), "7");
+    let (cols, db_two) = show_row(&admin, "SHOW DATABASES", "name", "two").await;
+    assert_eq!(column(&cols, &db_two, "pool_size"), "7");
     let e = admin
         .simple_query("SET no_such_setting = 1")
         .await
@@ -747,10 +743,10 @@ async fn workload(ini: &Ini) -> Vec<String> {
     let logins = [
         (MD5.name, MD5.password, "one"),
         (SCRAM.name, SCRAM.password, "two"),
-        (LOOKUP.0, LOOKUP.1, "one"),
+        (LOOKUP.name, LOOKUP.password, "one"),
         (MD5.name, "wrong", "one"),
         (SCRAM.name, "wrong", "two"),
-        (LOOKUP.0, "wrong", "two"),
+        (LOOKUP.name, "wrong", "two"),
         (NO_PASSWORD, "x", "one"),
         ("pgb_nobody", "x", "one"),
         (MD5.name, MD5.password, "nosuchdb"),
@@ -807,7 +803,8 @@ async fn the_same_ini_gives_the_same_results_under_pgbouncer_and_pggat() {
     let (theirs, their_columns) = {
         let _pgbouncer = RealPgbouncer::start(&ini);
         let seen = workload(&ini).await;
-        let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
+        let admin = ini
+            .connect(SCRAM, "pgbouncer")
             .await
             .expect("PgBouncer's console");
         let mut columns = Vec::new();
@@ -820,13 +817,10 @@ async fn the_same_ini_gives_the_same_results_under_pgbouncer_and_pggat() {
     };
     let server = start(&ini).await;
     assert!(
-        eventually(Duration::from_secs(10), async || connect(&ini.url(
-            MD5.name,
-            MD5.password,
-            "one"
-        ))
-        .await
-        .is_ok())
+        eventually(Duration::from_secs(10), async || ini
+            .connect(MD5, "one")
+            .await
+            .is_ok())
         .await,
         "pggat took over the port"
     );
@@ -840,9 +834,7 @@ async fn the_same_ini_gives_the_same_results_under_pgbouncer_and_pggat() {
 
     // Every column the installed PgBouncer shows, pggat shows too, in the
     // same order (newer PgBouncers have added columns, never reordered).
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
+    let admin = ini.connect(SCRAM, "pgbouncer").await.unwrap();
     // Columns current PgBouncer renamed: its documentation is the spec.
     const RENAMED: &[(&str, &str)] = &[("reserve_pool", "reserve_pool_size")];
     assert!(their_columns.len() >= 10, "{their_columns:?}");

@@ -36,11 +36,7 @@ async fn a_reload_keeps_unchanged_pools_and_their_clients() {
         .connect(SCRAM.name, SCRAM.password, "changed")
         .await
         .unwrap();
-    let kept_pid: i32 = kept
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let kept_pid: i32 = backend_pid(&kept).await;
     assert_eq!(one(&changed).await, 1);
     let before = g.running().shared().pools();
     assert_eq!(before.len(), 2);
@@ -83,11 +79,7 @@ async fn a_reload_keeps_unchanged_pools_and_their_clients() {
     // its servers were kept); the client of the changed pool finishes its
     // session on the old pool.
     for _ in 0..5 {
-        let pid: i32 = kept
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let pid: i32 = backend_pid(&kept).await;
         assert_eq!(pid, kept_pid);
         assert_eq!(one(&changed).await, 1);
     }

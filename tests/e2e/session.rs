@@ -22,11 +22,7 @@ async fn psql_runs_queries_multi_statements_and_copy() {
             &["-c", "SELECT 1 + 1"],
         )
         .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
 
     // A multi-statement string is one simple Query; psql prints every
@@ -45,11 +41,7 @@ async fn psql_runs_queries_multi_statements_and_copy() {
         None,
     )
     .await;
-    assert!(
-        pooled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pooled.stderr)
-    );
+    assert_success(&pooled);
     assert_eq!(
         String::from_utf8_lossy(&pooled.stdout),
         String::from_utf8_lossy(&direct.stdout)
@@ -81,11 +73,7 @@ async fn psql_runs_queries_multi_statements_and_copy() {
         Some(script),
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&direct.stdout)
@@ -172,11 +160,7 @@ async fn session_state_is_gone_for_the_next_session_on_the_same_server() {
         .connect(SCRAM.name, SCRAM.password, "statedb")
         .await
         .unwrap();
-    let pid_a: i32 = a
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let pid_a: i32 = backend_pid(&a).await;
     a.batch_execute("SET application_name = 'leaky'; SET statement_timeout = '123s'; CREATE TEMP TABLE secret(x int); PREPARE p AS SELECT 1")
         .await
         .unwrap();
@@ -186,11 +170,7 @@ async fn session_state_is_gone_for_the_next_session_on_the_same_server() {
         .connect(SCRAM.name, SCRAM.password, "statedb")
         .await
         .unwrap();
-    let pid_b: i32 = b
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let pid_b: i32 = backend_pid(&b).await;
     assert_eq!(
         pid_a, pid_b,
         "max_connections 1: the same server, so Terminate never reached it"

@@ -102,11 +102,7 @@ async fn ssl_request_is_declined_and_the_client_continues_in_plain_text() {
             &["-c", "SELECT 'plain'"],
         )
         .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     g.shutdown().await;
 }
 

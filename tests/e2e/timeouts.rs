@@ -218,11 +218,7 @@ async fn a_reset_query_that_overruns_its_timeout_closes_the_server() {
         .connect(SCRAM.name, SCRAM.password, "treset")
         .await
         .unwrap();
-    let pid: i32 = first
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let pid: i32 = backend_pid(&first).await;
     drop(first);
     // The next client gets a fresh server soon after the reset gives up.
     let started = Instant::now();
@@ -230,11 +226,7 @@ async fn a_reset_query_that_overruns_its_timeout_closes_the_server() {
         .connect(SCRAM.name, SCRAM.password, "treset")
         .await
         .unwrap();
-    let next: i32 = second
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let next: i32 = backend_pid(&second).await;
     assert_ne!(pid, next, "the server whose reset timed out was reused");
     assert!(
         started.elapsed() < Duration::from_secs(3),

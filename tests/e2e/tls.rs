@@ -43,6 +43,29 @@ pub(crate) fn write(dir: &Path, name: &str, content: &str) -> String {
     path.display().to_string()
 }
 
+/// A cluster of its own serving `pg`'s certificate, that lets the SCRAM
+/// role in over TLS only.
+pub(crate) async fn tls_only_cluster(pg: &Pki) -> Cluster {
+    let opts = Options {
+        conf: vec![
+            "ssl = on".into(),
+            "ssl_cert_file = 'server.crt'".into(),
+            "ssl_key_file = 'server.key'".into(),
+        ],
+        hba: vec![
+            format!("hostnossl all {} 127.0.0.1/32 reject", SCRAM.name),
+            format!("hostssl all {} 127.0.0.1/32 scram-sha-256", SCRAM.name),
+        ],
+        files: vec![
+            ("server.crt".into(), pg.cert.clone()),
+            ("server.key".into(), pg.key.clone()),
+        ],
+    };
+    tokio::task::spawn_blocking(move || Cluster::start(&opts).unwrap())
+        .await
+        .unwrap()
+}
+
 /// psql with a conninfo string (so sslmode and friends can be given).
 async fn psql_conninfo(g: &Pggat, conninfo: &str, sql: &str) -> std::process::Output {
     let conninfo = format!("{conninfo} connect_timeout=10");
@@ -171,24 +194,7 @@ async fn pggat_verifies_a_postgres_that_accepts_only_tls() {
     let other = pki("another");
     let ca = write(dir.path(), "ca.crt", &pg.ca);
     let wrong_ca = write(dir.path(), "other-ca.crt", &other.ca);
-    let opts = Options {
-        conf: vec![
-            "ssl = on".into(),
-            "ssl_cert_file = 'server.crt'".into(),
-            "ssl_key_file = 'server.key'".into(),
-        ],
-        hba: vec![
-            format!("hostnossl all {} 127.0.0.1/32 reject", SCRAM.name),
-            format!("hostssl all {} 127.0.0.1/32 scram-sha-256", SCRAM.name),
-        ],
-        files: vec![
-            ("server.crt".into(), pg.cert.clone()),
-            ("server.key".into(), pg.key.clone()),
-        ],
-    };
-    let tls_cluster = tokio::task::spawn_blocking(move || Cluster::start(&opts).unwrap())
-        .await
-        .unwrap();
+    let tls_cluster = tls_only_cluster(&pg).await;
     let pool = |db: &str, ssl: &str| {
         format!(
             "    pool /{db} {{\n        address {addr}\n        username {user}\n        password \"{pw}\"\n        database postgres\n        {ssl}\n        pool basic transaction\n    }}\n",

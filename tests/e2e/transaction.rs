@@ -15,14 +15,6 @@ async fn client(g: &Pggat, db: &str) -> tokio_postgres::Client {
         .expect("connect through pggat")
 }
 
-/// The backend pid serving a one-statement transaction.
-async fn backend_pid(c: &tokio_postgres::Client) -> i32 {
-    c.query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 #[tokio::test]
 async fn prepared_statements_from_fifty_clients_over_five_servers() {
     let g = Pggat::start(&pool("txprep", 5)).await;
@@ -91,11 +83,7 @@ async fn clients_share_servers_between_transactions() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!waiting.is_finished(), "b ran while a held the only server");
-    let apid: i32 = a
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let apid: i32 = backend_pid(&a).await;
     a.batch_execute("COMMIT").await.unwrap();
     let (b, bpid) = waiting.await.unwrap();
     assert_eq!(apid, bpid);
@@ -265,11 +253,7 @@ async fn psql_through_a_transaction_pool() {
     let out = g
         .psql(SCRAM.name, SCRAM.password, "txpsql", &["-c", sql])
         .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "1\nBEGIN\n2\nCOMMIT\n3"
@@ -330,11 +314,7 @@ async fn pgbench_in_every_query_mode_has_no_failures() {
     let g = Pggat::start(&pool("txbench", 4)).await;
     // Initialised through pggat too: COPY, DDL and VACUUM in transaction mode.
     let init = pgbench(g.addr, &["-i", "-s", "1", "-q"]).await;
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    assert_success(&init);
     for mode in ["simple", "extended", "prepared"] {
         let out = pgbench(g.addr, &["-M", mode, "-c", "8", "-j", "2", "-t", "150"]).await;
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -273,35 +273,29 @@ mod tests {
 
     #[test]
     fn read_only_errors_are_recognised_by_sqlstate() {
-        let mut b = BytesMut::new();
-        crate::messages::backend::ErrorResponse::encode_parts(
-            &mut b,
-            crate::messages::Severity::Error,
-            crate::sqlstate::SqlState::READ_ONLY_SQL_TRANSACTION,
+        use crate::messages::Severity;
+        use crate::sqlstate::SqlState;
+        // An ErrorResponse's body.
+        let error = |severity, code, message| {
+            let mut b = BytesMut::new();
+            crate::messages::backend::ErrorResponse::encode_parts(
+                &mut b, severity, code, message, None, None,
+            );
+            b.split_off(5)
+        };
+        let read_only = error(
+            Severity::Error,
+            SqlState::READ_ONLY_SQL_TRANSACTION,
             "cannot execute INSERT in a read-only transaction",
-            None,
-            None,
         );
-        assert_eq!(error_kind(&b[5..]), ErrorKind::ReadOnly);
-        let mut other = BytesMut::new();
-        crate::messages::backend::ErrorResponse::encode_parts(
-            &mut other,
-            crate::messages::Severity::Error,
-            crate::sqlstate::SqlState::DUPLICATE_PSTATEMENT,
-            "x",
-            None,
-            None,
-        );
-        assert_eq!(error_kind(&other[5..]), ErrorKind::Other);
-        let mut fatal = BytesMut::new();
-        crate::messages::backend::ErrorResponse::encode_parts(
-            &mut fatal,
-            crate::messages::Severity::Fatal,
-            crate::sqlstate::SqlState::ADMIN_SHUTDOWN,
+        assert_eq!(error_kind(&read_only), ErrorKind::ReadOnly);
+        let other = error(Severity::Error, SqlState::DUPLICATE_PSTATEMENT, "x");
+        assert_eq!(error_kind(&other), ErrorKind::Other);
+        let fatal = error(
+            Severity::Fatal,
+            SqlState::ADMIN_SHUTDOWN,
             "terminating connection due to administrator command",
-            None,
-            None,
         );
-        assert!(matches!(error_kind(&fatal[5..]), ErrorKind::Fatal(_)));
+        assert!(matches!(error_kind(&fatal), ErrorKind::Fatal(_)));
     }
 }

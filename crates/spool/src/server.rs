@@ -622,8 +622,8 @@ async fn login(conn: &mut Conn, recipe: &Recipe) -> Result<(BackendKey, Params)>
     }
 }
 
-/// The first column of a DataRow body, as text (`None` when NULL or
-/// malformed).
+/// The columns of a DataRow body, as text (each `None` when NULL);
+/// `None` when the body is malformed.
 fn row(body: &[u8]) -> Option<Vec<Option<String>>> {
     let row = fed::messages::backend::DataRow::decode(body).ok()?;
     Some(

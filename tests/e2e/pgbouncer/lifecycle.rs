@@ -13,30 +13,20 @@ use super::*;
 
 /// The `id` SHOW CLIENTS gives the client with this application_name.
 async fn client_id(admin: &tokio_postgres::Client, application_name: &str) -> String {
-    let (cols, rows) = console(admin, "SHOW CLIENTS").await.unwrap();
-    let row = rows
-        .iter()
-        .find(|r| column(&cols, r, "application_name") == application_name)
-        .unwrap_or_else(|| panic!("no client {application_name}"));
-    column(&cols, row, "id").to_owned()
+    let (cols, row) = show_row(admin, "SHOW CLIENTS", "application_name", application_name).await;
+    column(&cols, &row, "id").to_owned()
 }
 
 async fn stat(admin: &tokio_postgres::Client, db: &str, name: &str) -> u64 {
-    let (cols, rows) = console(admin, "SHOW STATS").await.unwrap();
-    let row = rows
-        .iter()
-        .find(|r| column(&cols, r, "database") == db)
-        .unwrap_or_else(|| panic!("no SHOW STATS row for {db}"));
-    column(&cols, row, name).parse().unwrap()
+    let (cols, row) = show_row(admin, "SHOW STATS", "database", db).await;
+    column(&cols, &row, name).parse().unwrap()
 }
 
 #[tokio::test]
 async fn reconnect_wait_close_kill_client_and_suspend_from_the_console() {
     let ini = Ini::new("", "");
     let _server = start(&ini).await;
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
+    let admin = ini.connect(SCRAM, "pgbouncer").await.unwrap();
     let url = |app: &str| {
         format!(
             "{} application_name={app}",
@@ -73,13 +63,9 @@ async fn reconnect_wait_close_kill_client_and_suspend_from_the_console() {
     assert!(stat(&admin, "two", "total_client_parse_count").await >= 1);
     assert!(stat(&admin, "two", "total_server_parse_count").await >= 1);
     assert!(stat(&admin, "two", "total_bind_count").await >= 3);
-    let (cols, rows) = console(&admin, "SHOW CLIENTS").await.unwrap();
-    let row = rows
-        .iter()
-        .find(|r| column(&cols, r, "application_name") == "victim")
-        .unwrap();
+    let (cols, row) = show_row(&admin, "SHOW CLIENTS", "application_name", "victim").await;
     assert!(
-        column(&cols, row, "prepared_statements")
+        column(&cols, &row, "prepared_statements")
             .parse::<u64>()
             .unwrap()
             >= 1,
@@ -103,9 +89,7 @@ async fn reconnect_wait_close_kill_client_and_suspend_from_the_console() {
         ["1"],
         "the held server is marked, the idle one closed"
     );
-    let second = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
+    let second = ini.connect(SCRAM, "pgbouncer").await.unwrap();
     let mut waiting =
         tokio::spawn(async move { second.simple_query("WAIT_CLOSE two").await.map(|_| ()) });
     // Given time to arrive, WAIT_CLOSE is still waiting for the COMMIT.
@@ -133,11 +117,7 @@ async fn reconnect_wait_close_kill_client_and_suspend_from_the_console() {
     // KILL_CLIENT ends one client, by SHOW CLIENTS' id, and closes the
     // server it was in a transaction on.
     victim.simple_query("BEGIN").await.unwrap();
-    let victim_pid: i32 = victim
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let victim_pid: i32 = backend_pid(&victim).await;
     let id = client_id(&admin, "victim").await;
     admin
         .simple_query(&format!("KILL_CLIENT {id}"))
@@ -176,22 +156,11 @@ async fn reconnect_wait_close_kill_client_and_suspend_from_the_console() {
     admin.simple_query("SUSPEND").await.expect("SUSPEND");
     let e = admin.simple_query("SUSPEND").await.unwrap_err();
     assert_eq!(message(&e), "already suspended/paused");
-    let (cols, rows) = console(&admin, "SHOW STATE").await.unwrap();
-    assert!(
-        rows.iter()
-            .any(|r| column(&cols, r, "key") == "suspended" && column(&cols, r, "value") == "yes")
-    );
+    let (cols, row) = show_row(&admin, "SHOW STATE", "key", "suspended").await;
+    assert_eq!(column(&cols, &row, "value"), "yes");
     let query = tokio::spawn(async move { holder.simple_query("SELECT 4").await.map(|_| ()) });
     assert!(
-        eventually(Duration::from_secs(10), async || pool_count(
-            &admin,
-            "two",
-            MD5.name,
-            "cl_waiting"
-        )
-        .await
-            == 1)
-        .await,
+        one_waits(&admin, "two", MD5.name).await,
         "the suspended client waits"
     );
     admin.simple_query("RESUME").await.expect("RESUME");
@@ -215,27 +184,13 @@ async fn shutdown_from_the_console_waits_as_asked() {
     // leaves, and then pggat ends.
     let ini = Ini::new("", "");
     let server = start(&ini).await;
-    let client = connect(&ini.url(MD5.name, MD5.password, "one"))
-        .await
-        .unwrap();
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
+    let client = ini.connect(MD5, "one").await.unwrap();
+    let admin = ini.connect(SCRAM, "pgbouncer").await.unwrap();
     admin
         .simple_query("SHUTDOWN WAIT_FOR_CLIENTS")
         .await
         .expect("SHUTDOWN WAIT_FOR_CLIENTS");
-    assert!(
-        eventually(Duration::from_secs(10), async || connect(&ini.url(
-            MD5.name,
-            MD5.password,
-            "one"
-        ))
-        .await
-        .is_err())
-        .await,
-        "new clients are refused"
-    );
+    assert!(refuses_new_clients(&ini).await, "new clients are refused");
     for _ in 0..3 {
         client.simple_query("SELECT 1").await.expect("still served");
     }
@@ -247,16 +202,12 @@ async fn shutdown_from_the_console_waits_as_asked() {
     // and the client is disconnected.
     let ini = Ini::new("", "");
     let server = start(&ini).await;
-    let client = connect(&ini.url(MD5.name, MD5.password, "two"))
-        .await
-        .unwrap();
+    let client = ini.connect(MD5, "two").await.unwrap();
     client
         .simple_query("BEGIN; SELECT 1")
         .await
         .expect("a transaction");
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
+    let admin = ini.connect(SCRAM, "pgbouncer").await.unwrap();
     admin
         .simple_query("SHUTDOWN WAIT_FOR_SERVERS")
         .await
@@ -273,13 +224,9 @@ async fn shutdown_from_the_console_waits_as_asked() {
     // SHUTDOWN: at once, clients or not.
     let ini = Ini::new("", "");
     let server = start(&ini).await;
-    let client = connect(&ini.url(MD5.name, MD5.password, "one"))
-        .await
-        .unwrap();
+    let client = ini.connect(MD5, "one").await.unwrap();
     client.simple_query("SELECT 1").await.unwrap();
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
+    let admin = ini.connect(SCRAM, "pgbouncer").await.unwrap();
     let _ = admin.simple_query("SHUTDOWN").await;
     assert!(ends(server).await, "SHUTDOWN ends pggat");
     assert!(client.simple_query("SELECT 1").await.is_err());
@@ -308,13 +255,10 @@ impl Process {
             .expect("run pggat pgbouncer");
         let process = Process(child);
         assert!(
-            eventually(Duration::from_secs(20), async || connect(&ini.url(
-                SCRAM.name,
-                SCRAM.password,
-                "pgbouncer"
-            ))
-            .await
-            .is_ok())
+            eventually(Duration::from_secs(20), async || ini
+                .connect(SCRAM, "pgbouncer")
+                .await
+                .is_ok())
             .await,
             "pggat pgbouncer did not start serving"
         );
@@ -345,21 +289,14 @@ impl Process {
 async fn signals_act_as_they_do_on_pgbouncer() {
     let ini = Ini::new("", "");
     let mut pggat = Process::start(&ini).await;
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
+    let admin = ini.connect(SCRAM, "pgbouncer").await.unwrap();
     let state = async |key: &str| {
-        let (cols, rows) = console(&admin, "SHOW STATE").await.unwrap();
-        rows.iter()
-            .find(|r| column(&cols, r, "key") == key)
-            .map(|r| column(&cols, r, "value").to_owned())
-            .unwrap()
+        let (cols, row) = show_row(&admin, "SHOW STATE", "key", key).await;
+        column(&cols, &row, "value").to_owned()
     };
 
     // SIGUSR1 pauses, SIGUSR2 resumes.
-    let client = connect(&ini.url(MD5.name, MD5.password, "two"))
-        .await
-        .unwrap();
+    let client = ini.connect(MD5, "two").await.unwrap();
     client.simple_query("SELECT 1").await.unwrap();
     pggat.signal(Signal::SIGUSR1);
     assert!(
@@ -373,15 +310,7 @@ async fn signals_act_as_they_do_on_pgbouncer() {
         (client, r)
     });
     assert!(
-        eventually(Duration::from_secs(10), async || pool_count(
-            &admin,
-            "two",
-            MD5.name,
-            "cl_waiting"
-        )
-        .await
-            == 1)
-        .await,
+        one_waits(&admin, "two", MD5.name).await,
         "a paused transaction waits"
     );
     pggat.signal(Signal::SIGUSR2);
@@ -394,15 +323,9 @@ async fn signals_act_as_they_do_on_pgbouncer() {
 
     // A SIGUSR2 while the pause still waits for a held server ends it: the
     // server comes back and stays, and nothing is left paused.
-    let holder = connect(&ini.url(MD5.name, MD5.password, "two"))
-        .await
-        .unwrap();
+    let holder = ini.connect(MD5, "two").await.unwrap();
     holder.simple_query("BEGIN").await.unwrap();
-    let held: i32 = holder
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let held: i32 = backend_pid(&holder).await;
     pggat.signal(Signal::SIGUSR1);
     assert!(
         eventually(Duration::from_secs(10), async || state("paused").await
@@ -446,20 +369,11 @@ async fn signals_act_as_they_do_on_pgbouncer() {
     // SIGTERM waits for clients: a session client is served until it
     // leaves; a second SIGTERM ends everything at once.
     let mut pggat = Process::start(&ini).await;
-    let session = connect(&ini.url(MD5.name, MD5.password, "one"))
-        .await
-        .unwrap();
+    let session = ini.connect(MD5, "one").await.unwrap();
     session.simple_query("SELECT 1").await.unwrap();
     pggat.signal(Signal::SIGTERM);
     assert!(
-        eventually(Duration::from_secs(10), async || connect(&ini.url(
-            MD5.name,
-            MD5.password,
-            "one"
-        ))
-        .await
-        .is_err())
-        .await,
+        refuses_new_clients(&ini).await,
         "no new clients after SIGTERM"
     );
     for _ in 0..3 {
@@ -475,21 +389,10 @@ async fn signals_act_as_they_do_on_pgbouncer() {
 
     // ...and a single SIGTERM ends it when the last client leaves.
     let mut pggat = Process::start(&ini).await;
-    let session = connect(&ini.url(MD5.name, MD5.password, "one"))
-        .await
-        .unwrap();
+    let session = ini.connect(MD5, "one").await.unwrap();
     session.simple_query("SELECT 1").await.unwrap();
     pggat.signal(Signal::SIGTERM);
-    assert!(
-        eventually(Duration::from_secs(10), async || connect(&ini.url(
-            MD5.name,
-            MD5.password,
-            "one"
-        ))
-        .await
-        .is_err())
-        .await
-    );
+    assert!(refuses_new_clients(&ini).await);
     assert!(pggat.running());
     drop(session);
     let status = pggat

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::tls::{pki, write};
+use crate::tls::{pki, tls_only_cluster, write};
 
 /// The first message pggat answers a startup with: the authentication
 /// request's code, or `None` for an ErrorResponse (with its message).
@@ -40,7 +40,7 @@ async fn auth_type_hba_picks_the_method_by_the_first_matching_line() {
              hostssl all  all      127.0.0.1/32  md5\n\
              host    all  all      127.0.0.1/32  scram-sha-256\n",
             md5 = MD5.name,
-            lookup = LOOKUP.0,
+            lookup = LOOKUP.name,
         ),
     )
     .unwrap();
@@ -51,8 +51,8 @@ async fn auth_type_hba_picks_the_method_by_the_first_matching_line() {
     assert_eq!(first_reply(addr, MD5.name, "two").await, Ok(CLEARTEXT));
     // The hostssl line is skipped by a plain client: the last line decides.
     assert_eq!(first_reply(addr, SCRAM.name, "one").await, Ok(SASL));
-    assert_eq!(first_reply(addr, LOOKUP.0, "two").await, Ok(SASL));
-    let rejected = first_reply(addr, LOOKUP.0, "one").await.unwrap_err();
+    assert_eq!(first_reply(addr, LOOKUP.name, "two").await, Ok(SASL));
+    let rejected = first_reply(addr, LOOKUP.name, "one").await.unwrap_err();
     assert!(rejected.contains("login rejected"), "{rejected}");
 
     // Real logins by those methods.
@@ -60,7 +60,8 @@ async fn auth_type_hba_picks_the_method_by_the_first_matching_line() {
         .await
         .expect("trust");
     trusted.simple_query("SELECT 1").await.unwrap();
-    let plain = connect(&ini.url(MD5.name, MD5.password, "two"))
+    let plain = ini
+        .connect(MD5, "two")
         .await
         .expect("password (cleartext) against the md5 secret");
     plain.simple_query("SELECT 1").await.unwrap();
@@ -68,13 +69,9 @@ async fn auth_type_hba_picks_the_method_by_the_first_matching_line() {
         .await
         .expect_err("a wrong cleartext password");
     assert_eq!(sqlstate(&e).as_deref(), Some("28P01"), "{e}");
-    let scram = connect(&ini.url(SCRAM.name, SCRAM.password, "one"))
-        .await
-        .expect("scram-sha-256");
+    let scram = ini.connect(SCRAM, "one").await.expect("scram-sha-256");
     scram.simple_query("SELECT 1").await.unwrap();
-    let e = connect(&ini.url(LOOKUP.0, LOOKUP.1, "one"))
-        .await
-        .expect_err("reject");
+    let e = ini.connect(LOOKUP, "one").await.expect_err("reject");
     assert!(message(&e).contains("login rejected"), "{}", message(&e));
 }
 
@@ -83,24 +80,7 @@ async fn tls_settings_of_the_ini_encrypt_both_sides() {
     let dir = tempfile::tempdir().unwrap();
     let pg = pki("postgres");
     let ours = pki("pggat");
-    let opts = Options {
-        conf: vec![
-            "ssl = on".into(),
-            "ssl_cert_file = 'server.crt'".into(),
-            "ssl_key_file = 'server.key'".into(),
-        ],
-        hba: vec![
-            format!("hostnossl all {} 127.0.0.1/32 reject", SCRAM.name),
-            format!("hostssl all {} 127.0.0.1/32 scram-sha-256", SCRAM.name),
-        ],
-        files: vec![
-            ("server.crt".into(), pg.cert.clone()),
-            ("server.key".into(), pg.key.clone()),
-        ],
-    };
-    let tls_cluster = tokio::task::spawn_blocking(move || Cluster::start(&opts).unwrap())
-        .await
-        .unwrap();
+    let tls_cluster = tls_only_cluster(&pg).await;
     let port = pggat::cluster::free_port().unwrap();
     let path = dir.path().join("pgbouncer.ini");
     std::fs::write(

@@ -38,9 +38,7 @@ async fn socket_reset_tracking_and_query_timeouts() {
     .await
     .expect("a client over the unix socket");
     local.simple_query("SELECT 1").await.unwrap();
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
+    let admin = ini.connect(SCRAM, "pgbouncer").await.unwrap();
     let (cols, rows) = console(&admin, "SHOW CLIENTS").await.unwrap();
     assert!(
         rows.iter()
@@ -51,19 +49,11 @@ async fn socket_reset_tracking_and_query_timeouts() {
 
     // server_reset_query (DISCARD ALL by default): the next session on the
     // same server starts clean.
-    let first = connect(&ini.url(MD5.name, MD5.password, "single"))
-        .await
-        .unwrap();
+    let first = ini.connect(MD5, "single").await.unwrap();
     first.simple_query("SET work_mem = '7MB'").await.unwrap();
-    let pid: i32 = first
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let pid: i32 = backend_pid(&first).await;
     drop(first);
-    let second = connect(&ini.url(MD5.name, MD5.password, "single"))
-        .await
-        .unwrap();
+    let second = ini.connect(MD5, "single").await.unwrap();
     let row = second
         .query_one("SELECT pg_backend_pid(), current_setting('work_mem')", &[])
         .await
@@ -73,7 +63,8 @@ async fn socket_reset_tracking_and_query_timeouts() {
 
     // query_wait_timeout: with that server held, another client gives up.
     let asked = Instant::now();
-    let e = connect(&ini.url(MD5.name, MD5.password, "single"))
+    let e = ini
+        .connect(MD5, "single")
         .await
         .expect_err("no server within query_wait_timeout");
     assert!(asked.elapsed() >= Duration::from_secs(1), "{e}");
@@ -105,9 +96,7 @@ async fn socket_reset_tracking_and_query_timeouts() {
 
     // idle_transaction_timeout: a transaction left idle is ended, and the
     // client with it.
-    let idle = connect(&ini.url(MD5.name, MD5.password, "two"))
-        .await
-        .unwrap();
+    let idle = ini.connect(MD5, "two").await.unwrap();
     idle.simple_query("BEGIN").await.unwrap();
     let began = Instant::now();
     assert!(
@@ -130,15 +119,8 @@ async fn idle_clients_and_old_or_idle_servers_are_closed() {
 
     // server_lifetime = 1 on one database: a busy client sees its server
     // replaced.
-    let busy = connect(&ini.url(MD5.name, MD5.password, "life"))
-        .await
-        .unwrap();
-    let pid = async || -> i32 {
-        busy.query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .unwrap()
-            .get(0)
-    };
+    let busy = ini.connect(MD5, "life").await.unwrap();
+    let pid = async || -> i32 { backend_pid(&busy).await };
     let first = pid().await;
     assert!(
         eventually(Duration::from_secs(10), async || pid().await != first).await,
@@ -147,12 +129,8 @@ async fn idle_clients_and_old_or_idle_servers_are_closed() {
 
     // client_idle_timeout: a client that sends nothing for a second is
     // disconnected; server_idle_timeout: the server it left idle is closed.
-    let admin = connect(&ini.url(SCRAM.name, SCRAM.password, "pgbouncer"))
-        .await
-        .unwrap();
-    let quiet = connect(&ini.url(MD5.name, MD5.password, "two"))
-        .await
-        .unwrap();
+    let admin = ini.connect(SCRAM, "pgbouncer").await.unwrap();
+    let quiet = ini.connect(MD5, "two").await.unwrap();
     quiet.simple_query("SELECT 1").await.unwrap();
     let ran = Instant::now();
     assert_eq!(pool_count(&admin, "two", MD5.name, "sv_idle").await, 1);

@@ -237,27 +237,16 @@ fn pairs(entry: &Entry) -> Result<Vec<Pair<'_>>> {
             return Err(bad("= without a key".to_owned()));
         }
         rest = after.trim_start();
-        let mut value = String::new();
-        if let Some(quoted) = rest.strip_prefix('\'') {
-            let mut chars = quoted.char_indices().peekable();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                if c != '\'' {
-                    value.push(c);
-                } else if chars.next_if(|(_, c)| *c == '\'').is_some() {
-                    value.push('\'');
-                } else {
-                    end = Some(i + 1);
-                    break;
-                }
-            }
-            let Some(end) = end else {
+        let value;
+        if rest.starts_with('\'') {
+            let Some((quoted, after)) = super::ini::unquote(rest, '\'') else {
                 return Err(bad(format!("{key}= with an unterminated quote")));
             };
-            rest = &quoted[end..];
+            value = quoted;
+            rest = after;
         } else {
             let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            value.push_str(&rest[..len]);
+            value = rest[..len].to_owned();
             rest = &rest[len..];
         }
         out.push(Pair {

@@ -123,14 +123,7 @@ fn in_network(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
 
 /// Reads an hba file. `from` is where `auth_hba_file` was written.
 pub fn read(path: &Path, env: &dyn Environment, from: &Pos) -> Result<Vec<Rule>> {
-    let text = env.read(path).map_err(|e| {
-        Error::at(
-            from,
-            format!("cannot read auth_hba_file {}: {e}", path.display()),
-            "a readable hba file",
-        )
-    })?;
-    let name: std::sync::Arc<str> = path.to_string_lossy().into();
+    let (name, text) = super::read_named(path, env, from, "auth_hba_file")?;
     let mut rules = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default();
@@ -138,12 +131,7 @@ pub fn read(path: &Path, env: &dyn Environment, from: &Pos) -> Result<Vec<Rule>>
         if words.is_empty() {
             continue;
         }
-        let pos = Pos {
-            file: name.clone(),
-            line: u32::try_from(n + 1).unwrap_or(u32::MAX),
-            col: u32::try_from(line.len() - line.trim_start().len() + 1).unwrap_or(u32::MAX),
-        };
-        rules.push(rule(&words, pos)?);
+        rules.push(rule(&words, super::line_start(&name, n, line))?);
     }
     Ok(rules)
 }

@@ -182,6 +182,33 @@ impl PgBouncer {
     }
 }
 
+/// Reads the file a setting names (`from` is where it was set): its name
+/// for positions, and its text.
+fn read_named(
+    path: &Path,
+    env: &dyn Environment,
+    from: &Pos,
+    setting: &str,
+) -> Result<(std::sync::Arc<str>, String)> {
+    let text = env.read(path).map_err(|e| {
+        Error::at(
+            from,
+            format!("cannot read {setting} {}: {e}", path.display()),
+            format!("a readable {setting}"),
+        )
+    })?;
+    Ok((path.to_string_lossy().into(), text))
+}
+
+/// Where line `n` (from 0) of `file` starts its text.
+fn line_start(file: &std::sync::Arc<str>, n: usize, line: &str) -> Pos {
+    Pos {
+        file: file.clone(),
+        line: u32::try_from(n + 1).unwrap_or(u32::MAX),
+        col: u32::try_from(line.len() - line.trim_start().len() + 1).unwrap_or(u32::MAX),
+    }
+}
+
 fn pos_of(values: &Values, name: &str, path: &Path) -> Pos {
     values
         .pos(name)

@@ -19,25 +19,14 @@ pub struct Credential {
 
 /// Reads the auth_file at `path`. `from` is where the setting naming it was written.
 pub fn read(path: &Path, env: &dyn Environment, from: &Pos) -> Result<Vec<Credential>> {
-    let text = env.read(path).map_err(|e| {
-        Error::at(
-            from,
-            format!("cannot read auth_file {}: {e}", path.display()),
-            "a readable auth_file",
-        )
-    })?;
-    let name: std::sync::Arc<str> = path.to_string_lossy().into();
+    let (name, text) = super::read_named(path, env, from, "auth_file")?;
     let mut users = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let body = line.trim_start();
         if !body.starts_with('"') {
             continue;
         }
-        let pos = Pos {
-            file: name.clone(),
-            line: u32::try_from(n + 1).unwrap_or(u32::MAX),
-            col: u32::try_from(line.len() - body.len() + 1).unwrap_or(u32::MAX),
-        };
+        let pos = super::line_start(&name, n, line);
         let expected = "\"user\" \"secret\"";
         let (user, rest) =
             unquote(body, '"').ok_or_else(|| Error::at(&pos, "an unterminated quote", expected))?;
