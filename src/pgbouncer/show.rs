@@ -420,6 +420,62 @@ fn ptr(kind: char, id: u64) -> String {
     format!("0x{}{id:x}", if kind == 'C' { "c" } else { "5" })
 }
 
+/// A row of SHOW CLIENTS (`kind` 'C') or SHOW SERVERS ('S').
+struct Socket<'a> {
+    kind: char,
+    user: &'a str,
+    database: &'a str,
+    state: &'static str,
+    addr: (Option<String>, Option<String>),
+    local: Option<&'a str>,
+    connected: SystemTime,
+    since: SystemTime,
+    waited: Duration,
+    close_needed: bool,
+    id: u64,
+    /// The id of the socket on the other side (a client's server, a
+    /// server's client); 0 for none.
+    link: u64,
+    remote_pid: i32,
+    tls: bool,
+    application_name: &'a str,
+    prepared: usize,
+}
+
+impl Socket<'_> {
+    fn row(self) -> Vec<Option<String>> {
+        let (local_addr, local_port) = split_addr(self.local);
+        let other = if self.kind == 'C' { 'S' } else { 'C' };
+        vec![
+            s(self.kind),
+            s(self.user),
+            s(self.database),
+            s("none"),
+            s(self.state),
+            self.addr.0,
+            self.addr.1,
+            local_addr,
+            local_port,
+            s(timestamp(self.connected)),
+            s(timestamp(self.since)),
+            s(self.waited.as_secs()),
+            s(self.waited.subsec_micros()),
+            s(u8::from(self.close_needed)),
+            s(ptr(self.kind, self.id)),
+            s(if self.link == 0 {
+                String::new()
+            } else {
+                ptr(other, self.link)
+            }),
+            s(self.remote_pid),
+            s(if self.tls { "TLS" } else { "" }),
+            s(self.application_name),
+            s(self.prepared),
+            s(self.id),
+        ]
+    }
+}
+
 /// SHOW CLIENTS.
 pub fn clients(pools: &[Arc<PoolEntry>]) -> Table {
     use crate::clients::ClientState;
@@ -427,47 +483,37 @@ pub fn clients(pools: &[Arc<PoolEntry>]) -> Table {
     for p in pools {
         for c in p.clients.all() {
             let state = c.state();
-            let waited = match state {
-                ClientState::Waiting => c.since().elapsed().unwrap_or_default(),
-                _ => Duration::ZERO,
-            };
-            let (addr, port) = match c.peer {
-                Some(a) => (s(a.ip()), s(a.port())),
-                None => (s("unix"), s(0)),
-            };
-            let (local_addr, local_port) = split_addr(c.local.as_deref());
-            let server = c.server();
-            t.row(vec![
-                s("C"),
-                s(&c.user),
-                s(&p.database),
-                s("none"),
-                s(match state {
-                    ClientState::Idle => "idle",
-                    ClientState::Active => "active",
-                    ClientState::Waiting => "waiting",
-                }),
-                addr,
-                port,
-                local_addr,
-                local_port,
-                s(timestamp(c.connected)),
-                s(timestamp(c.since())),
-                s(waited.as_secs()),
-                s(waited.subsec_micros()),
-                s(0),
-                s(ptr('C', c.id)),
-                s(if server == 0 {
-                    String::new()
-                } else {
-                    ptr('S', server)
-                }),
-                s(0),
-                s(if c.tls { "TLS" } else { "" }),
-                s(&c.application_name),
-                s(c.prepared()),
-                s(c.id),
-            ]);
+            t.row(
+                Socket {
+                    kind: 'C',
+                    user: &c.user,
+                    database: &p.database,
+                    state: match state {
+                        ClientState::Idle => "idle",
+                        ClientState::Active => "active",
+                        ClientState::Waiting => "waiting",
+                    },
+                    addr: match c.peer {
+                        Some(a) => (s(a.ip()), s(a.port())),
+                        None => (s("unix"), s(0)),
+                    },
+                    local: c.local.as_deref(),
+                    connected: c.connected,
+                    since: c.since(),
+                    waited: match state {
+                        ClientState::Waiting => c.since().elapsed().unwrap_or_default(),
+                        _ => Duration::ZERO,
+                    },
+                    close_needed: false,
+                    id: c.id,
+                    link: c.server(),
+                    remote_pid: 0,
+                    tls: c.tls,
+                    application_name: &c.application_name,
+                    prepared: c.prepared(),
+                }
+                .row(),
+            );
         }
     }
     t
@@ -479,47 +525,38 @@ pub fn servers(pools: &[Arc<PoolEntry>]) -> Table {
     let mut t = Table::new(SOCKET_COLUMNS);
     for p in pools {
         let check = p.config.server_check_delay;
-        let (addr, port) = match &p.config.address {
+        let addr = match &p.config.address {
             gat::Address::Tcp { host, port } => (s(host), s(port)),
             gat::Address::Unix(path) => (s(path.display()), s(0)),
         };
         for sv in p.pool.servers() {
             let idle_for = sv.since().elapsed().unwrap_or_default();
-            let state = match sv.state() {
-                ServerState::Active => "active",
-                ServerState::Tested => "tested",
-                ServerState::Idle if check.is_some_and(|d| idle_for >= d) => "used",
-                ServerState::Idle => "idle",
-            };
-            let (local_addr, local_port) = split_addr(sv.local_address.as_deref());
-            let client = sv.client();
-            t.row(vec![
-                s("S"),
-                s(&p.user),
-                s(&p.database),
-                s("none"),
-                s(state),
-                addr.clone(),
-                port.clone(),
-                local_addr,
-                local_port,
-                s(timestamp(sv.connected)),
-                s(timestamp(sv.since())),
-                s(0),
-                s(0),
-                s(u8::from(sv.close_needed())),
-                s(ptr('S', sv.id)),
-                s(if client == 0 {
-                    String::new()
-                } else {
-                    ptr('C', client)
-                }),
-                s(sv.pid),
-                s(if sv.tls { "TLS" } else { "" }),
-                s(""),
-                s(sv.prepared()),
-                s(sv.id),
-            ]);
+            t.row(
+                Socket {
+                    kind: 'S',
+                    user: &p.user,
+                    database: &p.database,
+                    state: match sv.state() {
+                        ServerState::Active => "active",
+                        ServerState::Tested => "tested",
+                        ServerState::Idle if check.is_some_and(|d| idle_for >= d) => "used",
+                        ServerState::Idle => "idle",
+                    },
+                    addr: addr.clone(),
+                    local: sv.local_address.as_deref(),
+                    connected: sv.connected,
+                    since: sv.since(),
+                    waited: Duration::ZERO,
+                    close_needed: sv.close_needed(),
+                    id: sv.id,
+                    link: sv.client(),
+                    remote_pid: sv.pid,
+                    tls: sv.tls,
+                    application_name: "",
+                    prepared: sv.prepared(),
+                }
+                .row(),
+            );
         }
     }
     t

@@ -294,17 +294,16 @@ async fn signals_act_as_they_do_on_pgbouncer() {
         let (cols, row) = show_row(&admin, "SHOW STATE", "key", key).await;
         column(&cols, &row, "value").to_owned()
     };
+    // Waits until SHOW STATE says `key` is "yes".
+    let now_in = async |key: &str| {
+        eventually(Duration::from_secs(10), async || state(key).await == "yes").await
+    };
 
     // SIGUSR1 pauses, SIGUSR2 resumes.
     let client = ini.connect(MD5, "two").await.unwrap();
     client.simple_query("SELECT 1").await.unwrap();
     pggat.signal(Signal::SIGUSR1);
-    assert!(
-        eventually(Duration::from_secs(10), async || state("paused").await
-            == "yes")
-        .await,
-        "SIGUSR1 pauses"
-    );
+    assert!(now_in("paused").await, "SIGUSR1 pauses");
     let query = tokio::spawn(async move {
         let r = client.simple_query("SELECT 2").await.map(|_| ());
         (client, r)
@@ -327,17 +326,10 @@ async fn signals_act_as_they_do_on_pgbouncer() {
     holder.simple_query("BEGIN").await.unwrap();
     let held: i32 = backend_pid(&holder).await;
     pggat.signal(Signal::SIGUSR1);
-    assert!(
-        eventually(Duration::from_secs(10), async || state("paused").await
-            == "yes")
-        .await,
-        "SIGUSR1 pauses"
-    );
+    assert!(now_in("paused").await, "SIGUSR1 pauses");
     pggat.signal(Signal::SIGUSR2);
     assert!(
-        eventually(Duration::from_secs(10), async || state("active").await
-            == "yes")
-        .await,
+        now_in("active").await,
         "SIGUSR2 resumes while the pause waits for the held server"
     );
     holder.simple_query("COMMIT").await.unwrap();
