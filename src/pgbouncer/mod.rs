@@ -129,7 +129,7 @@ impl Bouncer {
         if !ignored.is_empty() {
             tracing::warn!(
                 settings = ?ignored,
-                "pgbouncer.ini settings with no effect in pggat (logging, sockets, process management)"
+                "pgbouncer.ini settings with no effect in pggat (see docs/pgbouncer.md)"
             );
         }
         let mut tracked: Vec<String> = [

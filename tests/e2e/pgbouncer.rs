@@ -675,6 +675,14 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
         .await
         .unwrap_err();
     assert_eq!(message(&e), "SET failed");
+    // A setting pggat refuses in the ini is refused by SET as well.
+    let e = admin
+        .simple_query("SET server_fast_close = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "SET failed");
+    let (cols, fast_close) = show_row(&admin, "SHOW CONFIG", "key", "server_fast_close").await;
+    assert_eq!(column(&cols, &fast_close, "value"), "0");
 
     // A broken ini is refused by RELOAD, and the running one stays.
     std::fs::write(ini.path(), "[pgbouncer]\npool_mode = statement\n").unwrap();

@@ -282,8 +282,9 @@ pub fn check(
     users: Vec<User>,
 ) -> Result<PgBouncer> {
     if let Some((k, pos)) = values.written(Support::Refused).next() {
+        let set = Pos::file_only("SET");
         return Err(Error::at(
-            pos,
+            pos.unwrap_or(&set),
             format!("{} = {}", k.name, values.get(k.name)),
             format!(
                 "{} left at its default ({:?}): pggat does not implement it",

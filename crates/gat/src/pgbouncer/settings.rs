@@ -1,10 +1,12 @@
 //! The `[pgbouncer]` section: every setting PgBouncer knows, its default, whether `SET` may change it on a
 //! running process, and what pggat does with it.
 //!
-//! A setting pggat cannot honour is never dropped silently: one that would change what clients see is an
-//! error at load when set to anything but its default ([`Support::Refused`]); one that only concerns
-//! PgBouncer's own plumbing (log files, socket tuning) is accepted and named in a warning
-//! ([`Support::Ignored`]).
+//! A setting pggat cannot honour is never dropped silently: one that would change who gets in or what
+//! clients are sent is an error at load (and refused by SET) when set to anything but its default
+//! ([`Support::Refused`]); the rest are accepted and named in a warning at load ([`Support::Ignored`]):
+//! PgBouncer's own plumbing (log files, socket tuning, DNS caching), and a few tunings of behaviour pggat
+//! does its own way (`server_round_robin`, `query_wait_notify`, `max_packet_size`, `suspend_timeout`,
+//! `cancel_wait_timeout`, `autodb_idle_timeout`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use crate::error::{Error, Pos, Result};
 pub enum Support {
     /// Honoured as PgBouncer documents it.
     Used,
-    /// Accepted; has no effect on what clients see (logging, kernel socket tuning, process management).
+    /// Accepted and named in a warning at load; has no effect (see the module docs).
     Ignored,
     /// Not implemented; an error unless left at its default.
     Refused,
@@ -66,10 +68,10 @@ pub const KNOWN: &[Known] = &[
     known("auth_query", DEFAULT_AUTH_QUERY, true, Used),
     known("auth_type", "md5", true, Used),
     known("auth_user", "", true, Used),
-    known("autodb_idle_timeout", "3600", true, Used),
+    known("autodb_idle_timeout", "3600", true, Ignored),
     known("cancel_wait_timeout", "10", true, Ignored),
     known("client_idle_timeout", "0", true, Used),
-    known("client_login_timeout", "60", true, Used),
+    known("client_login_timeout", "60", true, Refused),
     known("client_tls13_ciphers", "", true, Ignored),
     known("client_tls_ca_file", "", true, Refused),
     known("client_tls_cert_file", "", true, Used),
@@ -94,7 +96,7 @@ pub const KNOWN: &[Known] = &[
     known("log_connections", "1", true, Ignored),
     known("log_disconnections", "1", true, Ignored),
     known("log_pooler_errors", "1", true, Ignored),
-    known("log_stats", "1", true, Ignored),
+    known("log_stats", "1", true, Used),
     known("logfile", "", true, Ignored),
     known("max_client_conn", "100", true, Used),
     known("max_db_client_connections", "0", true, Used),
@@ -151,7 +153,7 @@ pub const KNOWN: &[Known] = &[
     known("transaction_timeout", "0", true, Refused),
     known("unix_socket_dir", "/tmp", false, Used),
     known("unix_socket_group", "", false, Ignored),
-    known("unix_socket_mode", "0777", false, Used),
+    known("unix_socket_mode", "0777", false, Refused),
     known("user", "", false, Ignored),
     known("verbose", "0", true, Ignored),
 ];
@@ -208,12 +210,15 @@ impl Values {
         KNOWN.iter().map(|k| (k, self.get(k.name)))
     }
 
-    /// Settings that were written and differ from their default, by support.
-    pub fn written(&self, support: Support) -> impl Iterator<Item = (&'static Known, &Pos)> {
+    /// Settings set (in a file, or by the console's SET) to something other
+    /// than their default, by support; with where, for a file's.
+    pub fn written(
+        &self,
+        support: Support,
+    ) -> impl Iterator<Item = (&'static Known, Option<&Pos>)> {
         KNOWN.iter().filter_map(move |k| {
             let (value, pos) = self.values.get(k.name)?;
-            let pos = pos.as_ref()?;
-            (k.support == support && value != k.default).then_some((k, pos))
+            (k.support == support && value != k.default).then_some((k, pos.as_ref()))
         })
     }
 
