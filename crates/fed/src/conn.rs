@@ -338,7 +338,9 @@ impl Conn {
                     slices[k] = IoSlice::new(c);
                     k += 1;
                 }
-                if k < MAX_IOVECS && !self.out.scratch.is_empty() {
+                // The encoded bytes come after every queued slice: only
+                // when all of them are in this write may they join it.
+                if k == self.out.chunks.len() && !self.out.scratch.is_empty() {
                     slices[k] = IoSlice::new(&self.out.scratch);
                     k += 1;
                 }
@@ -459,6 +461,30 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got, b"one two three four");
+    }
+
+    /// More queued slices than one vectored write takes, then encoded
+    /// bytes: those must not jump ahead of the slices left for the next
+    /// write (they did, and PostgreSQL read a Bind's bytes where a message
+    /// type belongs in a long pgjdbc batch).
+    #[tokio::test]
+    async fn encoded_bytes_wait_for_every_queued_slice() {
+        let (mut conn, mut peer) = pair();
+        let mut expected = Vec::new();
+        for i in 0..(3 * MAX_IOVECS) {
+            let chunk = format!("slice {i};");
+            expected.extend_from_slice(chunk.as_bytes());
+            conn.push(Bytes::from(chunk));
+        }
+        conn.out().extend_from_slice(b"encoded last");
+        expected.extend_from_slice(b"encoded last");
+        conn.flush().await.unwrap();
+        drop(conn);
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut peer, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected));
     }
 
     #[tokio::test]
