@@ -90,3 +90,41 @@ async fn postgres_js_with_prepare() {
     )
     .await;
 }
+
+/// pgjdbc's `executeBatch` of 1k, 10k and 100k inserts in one transaction
+/// (and wide rows, and autocommit): pgjdbc writes long stretches of the
+/// batch before it reads, so pggat's write queue towards the server grows
+/// far past one vectored write. Debian's libpostgresql-jdbc-java, run as a
+/// Java source file.
+#[tokio::test]
+async fn pgjdbc_long_batches_in_transaction_mode() {
+    let jar = PathBuf::from("/usr/share/java/postgresql.jar");
+    assert!(
+        jar.exists(),
+        "{} is missing: install libpostgresql-jdbc-java (.ci/run does)",
+        jar.display()
+    );
+    let g = Pggat::start(&transaction_pool(cluster(), "drv_jdbc", SCRAM, 4, "")).await;
+    let url = format!("jdbc:postgresql://{}/drv_jdbc", g.addr);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/drivers/JdbcBatch.java");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("java")
+            .arg("-cp")
+            .arg(jar)
+            .arg(script)
+            .env("PGGAT_JDBC_URL", url)
+            .env("PGGAT_USER", SCRAM.name)
+            .env("PGGAT_PASSWORD", SCRAM.password)
+            .output()
+            .expect("run java")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    g.shutdown().await;
+}
