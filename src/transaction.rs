@@ -383,6 +383,16 @@ async fn next(
                 }
                 return Next::Transaction;
             }
+            Batch::Query(len) => {
+                let mut replies = bytes::BytesMut::new();
+                let body = &conn.buffered()[fed::frame::HEADER_LEN..len];
+                if statements.deallocate_locally(body, &mut replies) {
+                    let _ = conn.rbuf_mut().split_to(len);
+                    conn.out().extend_from_slice(&replies);
+                    return Next::Local;
+                }
+                return Next::Transaction;
+            }
             Batch::Incomplete => {}
         }
         if conn.fill_idle().await.is_err() {
@@ -398,14 +408,17 @@ enum Batch {
     Transaction,
     /// The first `len` bytes may be answered here.
     Answer(usize),
+    /// The first `len` bytes are a simple Query that may be one answered
+    /// here (a DEALLOCATE of a protocol-level statement).
+    Query(usize),
     /// Too early to tell.
     Incomplete,
 }
 
 /// Classifies the buffered messages by their headers: a run of Parse and
-/// Close ended by Sync (only with eqp, which knows the statements), or
-/// Sync/Flush alone, may be answered without a server; anything else starts
-/// a transaction.
+/// Close ended by Sync, or a simple Query (both only with eqp, which knows
+/// the statements), or Sync/Flush alone, may be answered without a server;
+/// anything else starts a transaction.
 fn local_batch(buf: &[u8], eqp: bool) -> Batch {
     let mut at = 0;
     loop {
@@ -414,6 +427,14 @@ fn local_batch(buf: &[u8], eqp: bool) -> Batch {
         };
         if at == 0 && tag == b'X' {
             return Batch::Leave;
+        }
+        if at == 0 && tag == b'Q' && eqp {
+            return match fed::frame::header(buf, LOCAL_BATCH) {
+                Ok(Some(h)) if buf.len() >= h.len => Batch::Query(h.len),
+                Ok(_) => Batch::Incomplete,
+                // Longer than any DEALLOCATE: streamed to a server.
+                Err(_) => Batch::Transaction,
+            };
         }
         let statement = matches!(tag, b'P' | b'C');
         if !((statement && eqp) || matches!(tag, b'S' | b'H')) || at > LOCAL_BATCH {

@@ -352,6 +352,104 @@ fn scripts() -> Vec<Script> {
             .step(&[describe(b'P', "nothere"), sync()], R1)
             .step(&[parse("", "SELECT $1"), describe(b'S', ""), sync()], R1)
             .step(&[describe(b'S', ""), sync()], R1),
+        Script::new("SQL DEALLOCATE of protocol-level and SQL-level statements")
+            // Simple protocol, outside a transaction (the unquoted name folds).
+            .step(&[parse("s1", "SELECT 1"), sync()], R1)
+            .q("DEALLOCATE S1")
+            .step(&[bind("", "s1", &[]), execute("", 0), sync()], R1)
+            // DEALLOCATE PREPARE inside a transaction.
+            .step(&[parse("s2", "SELECT 2"), sync()], R1)
+            .q("BEGIN")
+            .q("DEALLOCATE PREPARE s2;")
+            .q("COMMIT")
+            .step(&[bind("", "s2", &[]), execute("", 0), sync()], R1)
+            // Extended protocol, as pgjdbc and tokio-postgres send it, with a
+            // quoted name, in and out of a transaction.
+            .step(&[parse("s3", "SELECT 3"), sync()], R1)
+            .step(
+                &[
+                    parse("", "DEALLOCATE \"s3\""),
+                    bind("", "", &[]),
+                    describe(b'P', ""),
+                    execute("", 0),
+                    sync(),
+                ],
+                R1,
+            )
+            .step(&[bind("", "s3", &[]), execute("", 0), sync()], R1)
+            .step(&[parse("s4", "SELECT 4"), sync()], R1)
+            .q("BEGIN")
+            .step(
+                &[
+                    parse("", "DEALLOCATE s4"),
+                    bind("", "", &[]),
+                    execute("", 0),
+                    sync(),
+                ],
+                R1,
+            )
+            .q("COMMIT")
+            .step(&[describe(b'S', "s4"), sync()], R1)
+            // Unknown names.
+            .q("DEALLOCATE nope")
+            .step(
+                &[
+                    parse("", "DEALLOCATE nope"),
+                    bind("", "", &[]),
+                    execute("", 0),
+                    sync(),
+                ],
+                R1,
+            )
+            // A failed transaction deallocates nothing.
+            .step(&[parse("s5", "SELECT 5"), sync()], R1)
+            .q("BEGIN")
+            .q("SELECT 1/0")
+            .q("DEALLOCATE s5")
+            .q("ROLLBACK")
+            .step(&[bind("", "s5", &[]), execute("", 0), sync()], R1)
+            // Behind a query still running: pipelined with it.
+            .step(&[parse("s6", "SELECT 6"), sync()], R1)
+            .step(
+                &[query("SELECT pg_sleep(0.05)"), query("DEALLOCATE s6")],
+                Until::Ready(2),
+            )
+            // DEALLOCATE ALL, both protocols.
+            .step(
+                &[parse("s7", "SELECT 7"), parse("s8", "SELECT 8"), sync()],
+                R1,
+            )
+            .q("DEALLOCATE ALL")
+            .step(&[bind("", "s7", &[]), execute("", 0), sync()], R1)
+            .step(&[describe(b'S', "s8"), sync()], R1)
+            .step(&[parse("s9", "SELECT 9"), sync()], R1)
+            .step(
+                &[
+                    parse("", "DEALLOCATE PREPARE ALL"),
+                    bind("", "", &[]),
+                    execute("", 0),
+                    sync(),
+                ],
+                R1,
+            )
+            .step(&[bind("", "s9", &[]), execute("", 0), sync()], R1)
+            // A name deallocated can be prepared again.
+            .step(
+                &[
+                    parse("s1", "SELECT 'again'"),
+                    bind("", "s1", &[]),
+                    execute("", 0),
+                    sync(),
+                ],
+                R1,
+            )
+            // SQL-level statements (these pin the client to its server).
+            .q("PREPARE sq AS SELECT 10")
+            .q("EXECUTE sq")
+            .q("DEALLOCATE sq")
+            .q("EXECUTE sq")
+            .q("DEALLOCATE ALL")
+            .step(&[bind("", "s1", &[]), execute("", 0), sync()], R1),
         Script::new("re-Parse")
             .step(&[parse("s1", "SELECT 1"), sync()], R1)
             .step(&[parse("s1", "SELECT 2"), sync()], R1)

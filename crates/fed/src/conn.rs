@@ -484,7 +484,10 @@ mod tests {
         tokio::io::AsyncReadExt::read_to_end(&mut peer, &mut got)
             .await
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected));
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected)
+        );
     }
 
     #[tokio::test]

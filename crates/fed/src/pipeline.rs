@@ -295,6 +295,21 @@ impl Pipeline {
         true
     }
 
+    /// Queues `bytes` as the whole answer to a simple Query the pooler
+    /// answered itself, ReadyForQuery included: unlike
+    /// [`Pipeline::push_synthetic`] it opens no batch. Ignored, as
+    /// PostgreSQL ignores the Query, while the server skips to a Sync.
+    pub fn push_answer(&mut self, bytes: Bytes) {
+        if self.skip_until_sync {
+            return;
+        }
+        self.queue.push_back(Entry {
+            pending: Pending::Synthetic,
+            swallow: Swallow::Nothing,
+        });
+        self.synthetic.push_back(bytes);
+    }
+
     /// Whether a synthetic response is due now: the server owes nothing
     /// before it (cheap; the relay asks after every message it handled, and
     /// breaks its forwarded run only then).

@@ -372,6 +372,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
             stop,
             record,
             skip,
+            mode,
             ..
         } = self;
         let max = client.max_message();
@@ -429,7 +430,13 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 // A hook may have answered the message itself, with nothing
                 // owed ahead of its answer.
                 while let Some(b) = pipeline.take_synthetic() {
+                    let ready = matches!(b.last_chunk::<6>(), Some([b'Z', 0, 0, 0, 5, _]));
                     deliver(client, record, skip, b);
+                    // A whole Query answered here may end the transaction
+                    // as a server's ReadyForQuery would.
+                    if ready && *mode == Mode::Transaction && pipeline.is_idle() && !mw.hold() {
+                        stop.get_or_insert(Outcome::Idle);
+                    }
                 }
             } else {
                 pipeline.client_sent(h.tag);

@@ -23,6 +23,13 @@
 //!   is closed when another one is needed.
 //! - DISCARD ALL and DEALLOCATE ALL (seen by their CommandComplete) empty both
 //!   the client's names and the server's statements.
+//! - SQL `DEALLOCATE [PREPARE] name` of a protocol-level statement (the two
+//!   share one namespace in PostgreSQL): as a simple Query it is answered
+//!   here, the name forgotten, unless the transaction has failed (then the
+//!   server refuses it as it would directly); prepared as a statement of its
+//!   own (pgjdbc, tokio-postgres run everything that way), its text is
+//!   rewritten to the server-side name, which the server is made to have.
+//!   Only a query string that is that one statement is recognised.
 //!
 //! A Bind or Describe of a statement the client does not have is answered
 //! with PostgreSQL's error and never reaches the shared server, which may hold
@@ -38,7 +45,7 @@ use super::{Ctx, Middleware, Verdict, split_two_cstrs};
 use crate::Prepared;
 use crate::codec;
 use crate::frame::TagSet;
-use crate::messages::frontend;
+use crate::messages::{backend, frontend};
 use crate::sqlstate::SqlState;
 
 /// Statements a server keeps when the pool does not say.
@@ -86,6 +93,18 @@ impl Statement {
 /// The name a statement has on servers.
 fn server_name(hash: u128) -> Box<[u8]> {
     format!("pggat_{hash:032x}").into_bytes().into()
+}
+
+/// Whether `sql` may begin with the keyword DEALLOCATE: it does, or it
+/// begins with a comment, which only the lexer can see past.
+fn may_be_deallocate(sql: &[u8]) -> bool {
+    let start = sql.iter().position(|b| !b.is_ascii_whitespace());
+    let rest = start.map_or(&[][..], |i| &sql[i..]);
+    rest.starts_with(b"--")
+        || rest.starts_with(b"/*")
+        || rest
+            .get(..10)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"deallocate"))
 }
 
 /// 128 bits of two differently seeded SipHashes: collisions would make two
@@ -195,6 +214,41 @@ impl ClientStatements {
             let stmt = Statement::new(body, parse.statement.len(), true);
             Arc::make_mut(&mut self.named).insert(parse.statement.into(), Arc::new(stmt));
         }
+    }
+
+    /// The client's statement a query string that is one `DEALLOCATE
+    /// [PREPARE] name` removes, with its name; `None` for any other text
+    /// (cheaply: only text that may start with the keyword is lexed).
+    fn deallocated(&self, sql: &[u8]) -> Option<(Box<[u8]>, Arc<Statement>)> {
+        if self.named.is_empty() || !may_be_deallocate(sql) {
+            return None;
+        }
+        let mut stmts = crate::sql::statements(sql);
+        let (Some(only), None) = (stmts.next(), stmts.next()) else {
+            return None;
+        };
+        let crate::sql::Effect::Deallocate { name } = crate::sql::classify(only) else {
+            return None;
+        };
+        let (name, stmt) = self.named.get_key_value(name.as_bytes())?;
+        Some((name.clone(), stmt.clone()))
+    }
+
+    /// Answers a simple Query between transactions when it is a
+    /// `DEALLOCATE` of one of the client's statements (see the module
+    /// docs): the name is forgotten and `replies` gets what PostgreSQL
+    /// answers outside a transaction. False, untouched, for anything else.
+    pub fn deallocate_locally(&mut self, query_body: &[u8], replies: &mut BytesMut) -> bool {
+        let sql = query_body.strip_suffix(b"\0").unwrap_or(query_body);
+        let Some((name, _)) = self.deallocated(sql) else {
+            return false;
+        };
+        Arc::make_mut(&mut self.named).remove(&name);
+        // PostgreSQL drops the unnamed statement at every simple query.
+        self.unnamed = None;
+        backend::CommandComplete { tag: b"DEALLOCATE" }.encode(replies);
+        backend::ReadyForQuery { status: b'I' }.encode(replies);
+        true
     }
 
     /// Whether a Close can be answered without a server: forgetting a named
@@ -419,10 +473,63 @@ impl<'a> Eqp<'a> {
         ctx.refuse(SqlState::UNDEFINED_PSTATEMENT, &message, None)
     }
 
+    /// A statement whose text is `DEALLOCATE name` of one of the client's
+    /// statements would reach the server under a name it does not know:
+    /// its text names the server-side statement instead, which the server
+    /// is made to have. The client forgets the name now, when it is
+    /// prepared, not when it runs (a DEALLOCATE prepared and never run, or
+    /// run in a failed transaction, leaves the client without the name
+    /// where PostgreSQL would have kept it).
+    fn deallocating_parse(
+        &mut self,
+        parse: &frontend::Parse<'_>,
+        body: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Option<Bytes> {
+        if ctx.pipeline().status() == crate::TxStatus::Failed {
+            // Refused by the server, whatever the name.
+            return None;
+        }
+        let (name, target) = self.client.deallocated(parse.query)?;
+        if name.as_ref() == parse.statement {
+            return None;
+        }
+        self.ensure(&target, ctx);
+        let query_end = parse.statement.len() + 1 + parse.query.len() + 1;
+        let mut rewritten = BytesMut::with_capacity(body.len() + target.name.len());
+        codec::put_cstr(&mut rewritten, parse.statement);
+        self.deallocate_on_server(&name, &target, &mut rewritten);
+        rewritten.extend_from_slice(&body[query_end..]);
+        Some(rewritten.freeze())
+    }
+
+    /// Writes the C string of SQL that deallocates `target` on the server,
+    /// and forgets the client's `name` for it. The server's copy is
+    /// forgotten now too, before the statement runs: that costs at most one
+    /// Parse more, later.
+    fn deallocate_on_server(&mut self, name: &[u8], target: &Statement, sql: &mut BytesMut) {
+        self.server.remove(target.hash);
+        Arc::make_mut(&mut self.client.named).remove(name);
+        sql.extend_from_slice(b"DEALLOCATE \"");
+        sql.extend_from_slice(&target.name);
+        sql.extend_from_slice(b"\"\0");
+    }
+
     fn on_parse(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
         let Ok(parse) = frontend::Parse::decode(body) else {
             return Verdict::Pass;
         };
+        if let Some(rewritten) = self.deallocating_parse(&parse, body, ctx) {
+            if self.on_parse(&rewritten, ctx) == Verdict::Pass {
+                // The unnamed statement: sent as rewritten.
+                ctx.to_server(|b| {
+                    let mark = codec::begin(b, b'P');
+                    b.extend_from_slice(&rewritten);
+                    codec::finish(b, mark);
+                });
+            }
+            return Verdict::Drop;
+        }
         let name_len = parse.statement.len();
         if name_len == 0 {
             let stmt = Arc::new(Statement::new(body, 0, false));
@@ -512,6 +619,47 @@ impl<'a> Eqp<'a> {
         Verdict::Drop
     }
 
+    /// A `DEALLOCATE` of one of the client's statements sent as a simple
+    /// Query inside a transaction. With nothing owed, the status it leaves is
+    /// known and it is answered here, in order; in a failed transaction it
+    /// goes to the server unchanged, which refuses it as it would directly.
+    /// Behind queries still running (whose outcome decides whether it
+    /// succeeds), the server runs it under the server-side name, readied by
+    /// a Parse whose answers nobody sees.
+    fn on_query(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
+        let sql = body.strip_suffix(b"\0").unwrap_or(body);
+        let Some((name, target)) = self.client.deallocated(sql) else {
+            return Verdict::Pass;
+        };
+        let pipeline = ctx.pipeline();
+        if !pipeline.owes() {
+            if pipeline.status() == crate::TxStatus::Failed {
+                return Verdict::Pass;
+            }
+            Arc::make_mut(&mut self.client.named).remove(&name);
+            ctx.complete_query(b"DEALLOCATE");
+            return Verdict::Drop;
+        }
+        if pipeline.needs_sync() {
+            // Inside an extended batch the client has not ended: a Sync of
+            // ours would end it.
+            return Verdict::Pass;
+        }
+        if !self.server.has(target.hash) {
+            ctx.inject_unseen(|b| {
+                close_statement(b, &target.name);
+                b.extend_from_slice(&target.parse);
+                frontend::Sync.encode(b);
+            });
+        }
+        ctx.to_server(|b| {
+            let mark = codec::begin(b, b'Q');
+            self.deallocate_on_server(&name, &target, b);
+            codec::finish(b, mark);
+        });
+        Verdict::Drop
+    }
+
     fn on_close(&mut self, body: &[u8], ctx: &mut Ctx<'_>) -> Verdict {
         let Ok(c) = frontend::Close::decode(body) else {
             return Verdict::Pass;
@@ -569,7 +717,7 @@ impl Middleware for Eqp<'_> {
                 // PostgreSQL drops the unnamed statement at every simple query.
                 self.client.unnamed = None;
                 self.server.unnamed = None;
-                Verdict::Pass
+                self.on_query(body, ctx)
             }
             _ => Verdict::Pass,
         }

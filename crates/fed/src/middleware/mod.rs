@@ -67,6 +67,13 @@ impl Ctx<'_> {
         self.encode_to_server(encode, Swallow::Success);
     }
 
+    /// Injects messages towards the server whose every response, errors
+    /// included, is swallowed: groundwork whose failure shows in what the
+    /// client's own next message gets.
+    pub fn inject_unseen(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        self.encode_to_server(encode, Swallow::All);
+    }
+
     /// Makes the server fail the current extended-protocol batch without the
     /// client seeing that error (it was answered with a synthetic one): the
     /// server then skips to the next Sync and leaves an explicit transaction
@@ -94,6 +101,21 @@ impl Ctx<'_> {
     /// ignored the message too.
     pub fn reply(&mut self, response: Bytes) {
         self.pipeline.push_synthetic(response);
+    }
+
+    /// Answers the simple Query under inspection (which the hook then
+    /// drops; nothing may be owed ahead of it) as PostgreSQL answers a
+    /// statement that succeeded: CommandComplete with `tag`, then
+    /// ReadyForQuery with the transaction's status, which it leaves as is.
+    pub fn complete_query(&mut self, tag: &[u8]) {
+        debug_assert!(!self.pipeline.owes());
+        let mut b = BytesMut::new();
+        backend::CommandComplete { tag }.encode(&mut b);
+        backend::ReadyForQuery {
+            status: self.pipeline.status().as_byte(),
+        }
+        .encode(&mut b);
+        self.pipeline.push_answer(b.freeze());
     }
 
     /// Answers the extended-protocol message under inspection (which the

@@ -78,3 +78,39 @@ fn parses_are_answered_locally_only_for_known_contents() {
     c.close_locally(&close[5..]);
     assert!(c.is_empty());
 }
+
+#[test]
+fn deallocate_of_a_client_statement_is_recognised_by_its_canonical_name() {
+    let mut c = ClientStatements::default();
+    c.parse_locally(&parse_body("s_1", "SELECT 1", &[]));
+    c.parse_locally(&parse_body("Mixed", "SELECT 2", &[]));
+    for (sql, found) in [
+        (&b"DEALLOCATE S_1"[..], Some(&b"s_1"[..])),
+        (b"  deallocate prepare s_1 ;", Some(b"s_1")),
+        (b"/* c */ DEALLOCATE \"Mixed\"", Some(b"Mixed")),
+        (b"DEALLOCATE Mixed", None),
+        (b"DEALLOCATE ALL", None),
+        (b"DEALLOCATE s_1; SELECT 1", None),
+        (b"SELECT 'DEALLOCATE s_1'", None),
+        (b"DEALLOCATE nope", None),
+    ] {
+        assert_eq!(
+            c.deallocated(sql).map(|(n, _)| n),
+            found.map(Box::from),
+            "{}",
+            String::from_utf8_lossy(sql)
+        );
+    }
+}
+
+#[test]
+fn deallocate_between_transactions_is_answered_and_forgets_the_name() {
+    let mut c = ClientStatements::default();
+    c.parse_locally(&parse_body("s1", "SELECT 1", &[]));
+    let mut replies = BytesMut::new();
+    assert!(!c.deallocate_locally(b"DEALLOCATE other\0", &mut replies));
+    assert!(replies.is_empty() && c.len() == 1, "untouched");
+    assert!(c.deallocate_locally(b"DEALLOCATE s1\0", &mut replies));
+    assert!(c.is_empty());
+    assert_eq!(&replies[..], b"C\0\0\0\x0fDEALLOCATE\0Z\0\0\0\x05I");
+}
