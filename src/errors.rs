@@ -81,10 +81,17 @@ impl std::fmt::Display for ClientError {
 impl From<spool::Error> for ClientError {
     fn from(e: spool::Error) -> Self {
         let code = e.sqlstate();
+        let unreachable = |e: &spool::Error| {
+            matches!(
+                e,
+                spool::Error::Connect { .. } | spool::Error::Backoff { .. }
+            )
+        };
         let hint = match &e {
-            spool::Error::Connect { .. } | spool::Error::Backoff { .. } => {
-                Some("pggat retries the server by itself; try again shortly")
-            }
+            e if unreachable(e) => Some("pggat retries the server by itself; try again shortly"),
+            spool::Error::AcquireTimeout {
+                last: Some(last), ..
+            } if unreachable(last) => Some("pggat retries the server by itself; try again shortly"),
             _ => None,
         };
         let mut err = ClientError::fatal(code, e.to_string());

@@ -509,8 +509,11 @@ impl Bouncer {
             gat::PoolMode::Transaction => None,
         };
         basic.idle_timeout = timeout("server_idle_timeout");
-        basic.reconnect_initial = secs("server_login_retry");
+        // PgBouncer waits server_login_retry between failed logins; here
+        // it is the backoff's ceiling, reached by doubling from 100 ms, so
+        // a short outage costs less than the whole wait.
         basic.reconnect_max = secs("server_login_retry");
+        basic.reconnect_initial = basic.reconnect_max.min(Duration::from_millis(100));
         basic.track = self.tracked.clone();
         let statements = int("max_prepared_statements");
         basic.extended_query_sync = mode == gat::PoolMode::Transaction && statements > 0;

@@ -9,6 +9,7 @@ mod cancel;
 mod cli;
 mod differential;
 mod drivers;
+mod faults;
 mod hybrid;
 mod outage;
 mod pgbouncer;

@@ -5,9 +5,12 @@ use std::time::Duration;
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_get_a_clear_error_while_postgres_is_down_and_service_resumes() {
+async fn clients_wait_out_an_outage_and_a_timeout_names_the_pool_and_the_server() {
     let pg = Cluster::start(&Options::default()).unwrap();
-    let g = Pggat::start(&session_pool(&pg, "outage", SCRAM, 4)).await;
+    let file = PoolFile::session(&pg, "outage", SCRAM, 4)
+        .pool_line("client_acquire_timeout 3s")
+        .text();
+    let g = Pggat::start(&file).await;
     let c = g
         .connect(SCRAM.name, SCRAM.password, "outage")
         .await
@@ -15,27 +18,46 @@ async fn clients_get_a_clear_error_while_postgres_is_down_and_service_resumes() 
     c.simple_query("SELECT 1").await.unwrap();
     drop(c);
 
+    // Down for longer than a client waits: the client gets the timeout,
+    // with the pool's name and what the server last answered.
     pg.stop().unwrap();
+    let asked = std::time::Instant::now();
     let e = g
         .connect(SCRAM.name, SCRAM.password, "outage")
         .await
         .expect_err("server is down");
+    let waited = asked.elapsed();
     let msg = message(&e);
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "failed after {waited:?}, before client_acquire_timeout: {msg}"
+    );
+    let pool = format!("pool \"postgres/{}\"", SCRAM.name);
+    assert!(msg.contains(&pool), "the error names the pool: {msg}");
     assert!(
         msg.contains(&pg.address()),
         "the error names the server: {msg}"
     );
     assert_eq!(sqlstate(&e).as_deref(), Some("08006"), "{msg}");
 
+    // Down for less than a client waits: the client that asked during the
+    // outage is served once PostgreSQL is back, without an error.
+    let waiting = {
+        let url = g.url(SCRAM.name, SCRAM.password, "outage");
+        tokio::spawn(async move {
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            c.simple_query("SELECT 1").await.map(|_| ())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let restarted = std::time::Instant::now();
     pg.restart().unwrap();
-    let back = eventually(Duration::from_secs(60), async || {
-        match g.connect(SCRAM.name, SCRAM.password, "outage").await {
-            Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
-            Err(_) => false,
-        }
-    })
-    .await;
-    assert!(back, "pggat did not serve again after PostgreSQL came back");
+    let accepted = restarted.elapsed();
+    waiting
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("a client waiting {accepted:?} through the outage failed: {e}"));
     g.shutdown().await;
 }
 

@@ -184,15 +184,23 @@ async fn server_login_timeout_fires_against_a_server_that_never_answers() {
         }
     });
     let gatfile = format!(
-        "127.0.0.1:0 {{\n    pool /mute {{\n        address {mute_addr}\n        username x\n        password \"y\"\n        database x\n        ssl disable\n        server_login_timeout 300ms\n        client_acquire_timeout 5s\n    }}\n}}\n"
+        "127.0.0.1:0 {{\n    pool /mute {{\n        address {mute_addr}\n        username x\n        password \"y\"\n        database x\n        ssl disable\n        server_login_timeout 300ms\n        client_acquire_timeout 1500ms\n    }}\n}}\n"
     );
     let g = Pggat::start(&gatfile).await;
     let started = Instant::now();
+    // A mute server is transient as far as pggat knows: dials are retried
+    // until the client's acquire timeout, whose error carries the login
+    // timeout as the server's last answer (without the timeout firing there
+    // would be no last answer, only "raise max_connections").
     let err = match g.connect("x", "y", "mute").await {
         Ok(c) => c.simple_query("SELECT 1").await.expect_err("no server"),
         Err(e) => e,
     };
-    assert!(message(&err).contains("login"), "{}", message(&err));
+    assert!(
+        message(&err).contains("login timed out after 300ms"),
+        "{}",
+        message(&err)
+    );
     assert_eq!(
         sqlstate(&err).as_deref().map(|s| &s[..2]),
         Some("08"),
@@ -260,10 +268,12 @@ async fn server_connect_timeout_fires_when_the_server_never_accepts() {
         fillers.push(s);
     }
     let gatfile = format!(
-        "127.0.0.1:0 {{\n    pool /full {{\n        address {addr}\n        username x\n        password \"y\"\n        database x\n        ssl disable\n        server_connect_timeout 300ms\n        client_acquire_timeout 5s\n    }}\n}}\n"
+        "127.0.0.1:0 {{\n    pool /full {{\n        address {addr}\n        username x\n        password \"y\"\n        database x\n        ssl disable\n        server_connect_timeout 300ms\n        client_acquire_timeout 1500ms\n    }}\n}}\n"
     );
     let g = Pggat::start(&gatfile).await;
     let started = Instant::now();
+    // As for the mute server: the acquire timeout's error names the
+    // connect timeout as the last answer.
     let err = match g.connect("x", "y", "full").await {
         Ok(c) => c.simple_query("SELECT 1").await.expect_err("no server"),
         Err(e) => e,

@@ -193,12 +193,12 @@ impl<T: Keyed, E> Scheduler<T, E> {
 
     /// Removes and returns the idle items `pred` selects (for reaping or
     /// closing), oldest first.
-    pub fn take_idle(&self, mut pred: impl FnMut(&T) -> bool) -> Vec<T> {
+    pub fn take_idle(&self, mut pred: impl FnMut(&mut T) -> bool) -> Vec<T> {
         let mut inner = self.inner.lock();
         let mut taken = Vec::new();
         let mut i = 0;
         while i < inner.idle.len() {
-            if pred(&inner.idle[i]) {
+            if pred(&mut inner.idle[i]) {
                 taken.push(inner.idle.remove(i));
             } else {
                 i += 1;

@@ -68,14 +68,19 @@ pub enum Error {
     },
     /// No server became free in time.
     #[error(
-        "no server connection available in pool \"{pool}\" after {waited:?}: raise max_connections \
-         or client_acquire_timeout"
+        "no server connection available in pool \"{pool}\" after {waited:.1?}: {}",
+        match last {
+            Some(e) => format!("the server's last answer: {e}"),
+            None => "raise max_connections or client_acquire_timeout".to_owned(),
+        }
     )]
     AcquireTimeout {
         /// The pool's name.
         pool: String,
         /// How long the client waited.
         waited: Duration,
+        /// Why no server could be dialled meanwhile, if one could not.
+        last: Option<Arc<Error>>,
     },
     /// The pool is shutting down or was removed by a reload.
     #[error("pool \"{0}\" is closed")]
@@ -122,12 +127,34 @@ impl Error {
             }
             Error::Auth { .. } => SqlState::SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION,
             Error::Protocol { .. } => SqlState::CONNECTION_FAILURE,
-            Error::AcquireTimeout { .. } => SqlState::TOO_MANY_CONNECTIONS,
+            Error::AcquireTimeout { last: Some(e), .. } => e.sqlstate(),
+            Error::AcquireTimeout { last: None, .. } => SqlState::TOO_MANY_CONNECTIONS,
             Error::Closed(_) => SqlState::ADMIN_SHUTDOWN,
             Error::Query { error, .. } => {
                 SqlState::from_code(error.code.as_bytes()).unwrap_or(SqlState::INTERNAL_ERROR)
             }
             Error::Backoff { last, .. } => last.sqlstate(),
+        }
+    }
+}
+
+impl Error {
+    /// Whether waiting cannot cure this dial failure: the server refused
+    /// our credentials or the database, or TLS cannot be had as the recipe
+    /// demands. Clients are told at once rather than at their timeout
+    /// (dials are still retried, in case the server's configuration changes).
+    /// A server that is down, starting, in recovery or full is transient.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::LoginRefused { error, .. } => {
+                let code = error.code.as_bytes();
+                // 28: invalid authorization; 3D000: no such database;
+                // 42501: no CONNECT privilege.
+                code.starts_with(b"28") || code == b"3D000" || code == b"42501"
+            }
+            Error::Auth { .. } | Error::Tls { .. } => true,
+            Error::Backoff { last, .. } => last.is_permanent(),
+            _ => false,
         }
     }
 }

@@ -1,12 +1,21 @@
 //! A pool of server connections made from one recipe: pre-warmed to `min`,
 //! grown by one dial per waiting client up to `max`, reaped back to `min` when
-//! idle, reconnecting with exponential backoff when the server is down.
+//! idle, reconnecting with backoff when the server is down.
 //!
 //! Waiting clients are queued in a [`rob::Scheduler`]; a freshly dialed
 //! server and a released one are both handed to the best waiter directly.
-//! When the server cannot be reached and no connection is alive, waiters fail
-//! at once with the connect error (naming the server) instead of hanging
-//! until their timeout, and new clients fail fast until the backoff expires.
+//!
+//! Dialing after a failure (a restart, a crash, a failover) is built to be
+//! back within a moment of the server: the backoff grows once per failed
+//! *round* (the dials started between two failures count as one, so ten
+//! servers lost at once do not push the next attempt ten doublings out),
+//! starts at `reconnect_initial` (100 ms by default), is jittered and capped
+//! at `reconnect_max` (1 s). While rounds fail only one probe dial runs at a
+//! time; a client that starts waiting probes at once (no sooner than
+//! `reconnect_initial` after the last failure). Waiting clients keep waiting
+//! through transient failures and fail only at their `acquire_timeout`, with
+//! the server's last error; a refusal that waiting cannot cure (bad password,
+//! no such database, TLS impossible) fails them at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +50,8 @@ pub struct Options {
     pub idle_timeout: Option<Duration>,
     /// Connections older than this are closed when they come back idle.
     pub server_lifetime: Option<Duration>,
-    /// First delay after a failed dial; doubles per failure.
+    /// First delay after a failed round of dials; doubles per failed round.
+    /// Also the least time between two probes that new waiters start.
     pub reconnect_initial: Duration,
     /// Ceiling of the backoff.
     pub reconnect_max: Duration,
@@ -76,8 +86,8 @@ impl Default for Options {
             acquire_timeout: None,
             idle_timeout: Some(Duration::from_secs(300)),
             server_lifetime: Some(Duration::from_secs(3600)),
-            reconnect_initial: Duration::from_secs(1),
-            reconnect_max: Duration::from_secs(30),
+            reconnect_initial: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(1),
             reset_query: None,
             reset_timeout: Duration::from_secs(5),
             check_delay: Some(Duration::from_secs(30)),
@@ -97,12 +107,25 @@ struct State {
     live: usize,
     /// Dials in progress.
     dialing: usize,
-    /// Current backoff; zero when the last dial succeeded.
-    backoff: Duration,
-    /// No dial before this instant.
+    /// Failed rounds in a row; zero while the server lets us in. A round is
+    /// the dials started between two changes of `round`: it fails once,
+    /// however many of its dials fail.
+    failed_rounds: u32,
+    /// The current round's number; each dial remembers the one it began in.
+    round: u64,
+    /// While rounds fail, no background dial before this (the backoff).
     next_dial: Instant,
-    /// The failure that started the backoff.
+    /// When the last dial failed: a new waiter probes no sooner than
+    /// `reconnect_initial` after it.
+    last_failure: Instant,
+    /// The server's last refusal; cleared by a successful dial.
     last_error: Option<Arc<Error>>,
+}
+
+impl State {
+    fn failing(&self) -> bool {
+        self.failed_rounds > 0
+    }
 }
 
 /// Counters for metrics and the admin console.
@@ -193,8 +216,10 @@ impl Pool {
             state: Mutex::new(State {
                 live: 0,
                 dialing: 0,
-                backoff: Duration::ZERO,
+                failed_rounds: 0,
+                round: 0,
                 next_dial: Instant::now(),
+                last_failure: Instant::now(),
                 last_error: None,
             }),
             closed: AtomicBool::new(false),
@@ -250,6 +275,7 @@ impl Pool {
             Error::AcquireTimeout {
                 pool: self.opts.name.clone(),
                 waited: start.elapsed(),
+                last: self.state.lock().last_error.clone(),
             }
         };
         loop {
@@ -303,6 +329,9 @@ impl Pool {
                     };
                     match handoff {
                         Ok(server) => server,
+                        Err(e) if matches!(*e, Error::Closed(_)) => {
+                            return Err(Error::Closed(self.opts.name.clone()));
+                        }
                         Err(e) => {
                             return Err(Error::Backoff {
                                 retry_in: self.retry_in(),
@@ -337,30 +366,57 @@ impl Pool {
             .saturating_duration_since(Instant::now())
     }
 
-    /// Starts a dial if a waiter could use one and the ceilings allow it
-    /// (`reserve`: the reserve pool may be used). Returns an error instead
-    /// when no connection is alive and we are backing off after a failure:
-    /// the caller should not wait for nothing.
+    /// Starts a dial if a client that just began waiting could use one and
+    /// the ceilings allow it (`reserve`: the reserve pool may be used).
+    /// Returns an error instead when the server's last answer was a refusal
+    /// that waiting cannot cure and no dial is under way: the caller should
+    /// not wait for nothing.
     fn grow(self: &Arc<Self>, reserve: bool) -> Option<Error> {
         let waiting = self.sched.waiting();
         let mut st = self.state.lock();
         let now = Instant::now();
-        if st.dialing < waiting && self.below_ceiling(&st, reserve) {
-            if now >= st.next_dial {
-                self.start_dial(&mut st);
-                return None;
-            }
-            if st.live == 0
-                && st.dialing == 0
-                && let Some(last) = st.last_error.clone()
-            {
-                return Some(Error::Backoff {
-                    last,
-                    retry_in: st.next_dial - now,
-                });
-            }
+        if st.dialing < waiting && self.below_ceiling(&st, reserve) && self.may_dial(&st, now, true)
+        {
+            self.start_dial(&mut st);
+            return None;
+        }
+        if st.live == 0
+            && st.dialing == 0
+            && let Some(last) = st.last_error.clone()
+            && last.is_permanent()
+        {
+            return Some(Error::Backoff {
+                last,
+                retry_in: st.next_dial.saturating_duration_since(now),
+            });
         }
         None
+    }
+
+    /// Whether a dial for a waiting client may start now: freely while the
+    /// server lets us in; while rounds fail, one probe at a time, once the
+    /// backoff has passed or, for a client that just began waiting
+    /// (`arriving`), `reconnect_initial` after the last failure.
+    fn may_dial(&self, st: &State, now: Instant, arriving: bool) -> bool {
+        if !st.failing() {
+            return true;
+        }
+        st.dialing == 0
+            && (now >= st.next_dial
+                || (arriving && now >= st.last_failure + self.opts.reconnect_initial))
+    }
+
+    /// The backoff after `rounds` failed rounds in a row: doubling from
+    /// `reconnect_initial` up to `reconnect_max`, then jittered down by up
+    /// to half, so pools (and pggat instances) that lost a server together
+    /// do not all knock at the same instant.
+    fn backoff(&self, rounds: u32) -> Duration {
+        let doubled = self
+            .opts
+            .reconnect_initial
+            .saturating_mul(1u32 << rounds.saturating_sub(1).min(20));
+        let capped = doubled.min(self.opts.reconnect_max);
+        capped.mul_f64(rand::random_range(0.5..=1.0))
     }
 
     fn below_ceiling(&self, st: &State, reserve: bool) -> bool {
@@ -393,11 +449,11 @@ impl Pool {
             return false;
         }
         st.dialing += 1;
-        self.spawn_dial();
+        self.spawn_dial(st.round);
         true
     }
 
-    fn spawn_dial(self: &Arc<Self>) {
+    fn spawn_dial(self: &Arc<Self>, round: u64) {
         let pool = self.clone();
         // A RECONNECT while this dial runs must catch its server too.
         let epoch = self.epoch.load(Ordering::Acquire);
@@ -408,7 +464,11 @@ impl Pool {
             match result {
                 Ok(mut server) => {
                     st.live += 1;
-                    st.backoff = Duration::ZERO;
+                    if st.failing() {
+                        tracing::info!(pool = %pool.opts.name, "server reachable again");
+                        st.round += 1;
+                    }
+                    st.failed_rounds = 0;
                     st.last_error = None;
                     drop(st);
                     server.epoch = epoch;
@@ -432,14 +492,19 @@ impl Pool {
                     } else {
                         pool.sched.release(server);
                     }
+                    // Other waiters get their dials now the server answers.
+                    pool.maintain.notify_one();
                 }
                 Err(e) => {
-                    st.backoff = if st.backoff.is_zero() {
-                        pool.opts.reconnect_initial
-                    } else {
-                        (st.backoff * 2).min(pool.opts.reconnect_max)
-                    };
-                    st.next_dial = Instant::now() + st.backoff;
+                    let now = Instant::now();
+                    if round == st.round {
+                        // The first failure of its round: the backoff
+                        // grows once for all the dials of this round.
+                        st.round += 1;
+                        st.failed_rounds = st.failed_rounds.saturating_add(1);
+                        st.next_dial = now + pool.backoff(st.failed_rounds);
+                    }
+                    st.last_failure = now;
                     let e = Arc::new(e);
                     st.last_error = Some(e.clone());
                     let nobody_alive = st.live == 0 && st.dialing == 0;
@@ -447,7 +512,7 @@ impl Pool {
                     pool.opts.limits.iter().for_each(|l| l.give_back());
                     pool.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(pool = %pool.opts.name, error = %e, "server connection failed");
-                    if nobody_alive {
+                    if nobody_alive && e.is_permanent() {
                         pool.sched.fail_waiters(e);
                     }
                     pool.maintain.notify_one();
@@ -676,7 +741,9 @@ impl Pool {
         let life = self.opts.server_lifetime;
         let idle_timeout = self.opts.idle_timeout;
         let victims = self.sched.take_idle(|s| {
-            if life.is_some_and(|l| s.age() > l) {
+            // Dead while idle (the server restarted, or closed it): gone now
+            // rather than counted live until someone draws it.
+            if life.is_some_and(|l| s.age() > l) || !s.probe() {
                 spare = spare.saturating_sub(1);
                 return true;
             }
@@ -697,25 +764,28 @@ impl Pool {
             } else {
                 self.opts.min_connections
             };
-            while st.live + st.dialing < min && now >= st.next_dial {
+            // Waiters first: one dial each while the server lets us in, a
+            // probe once the backoff has passed while it does not.
+            while self.sched.waiting() > st.dialing
+                && self.below_ceiling(&st, false)
+                && self.may_dial(&st, now, false)
+            {
                 if !self.start_dial(&mut st) {
                     break;
                 }
             }
-            if st.live + st.dialing < min {
+            while st.live + st.dialing < min && self.may_dial(&st, now, false) {
+                if !self.start_dial(&mut st) {
+                    break;
+                }
+            }
+            let short = st.live + st.dialing < min || self.sched.waiting() > st.dialing;
+            if short && st.failing() && st.dialing == 0 {
                 next = next.min(
                     st.next_dial
                         .saturating_duration_since(now)
-                        .max(Duration::from_millis(10)),
+                        .max(Duration::from_millis(1)),
                 );
-            }
-            // Waiters left behind by a failed dial while others are alive.
-            if self.sched.waiting() > st.dialing && self.below_ceiling(&st, false) {
-                if now >= st.next_dial {
-                    self.start_dial(&mut st);
-                } else {
-                    next = next.min(st.next_dial - now);
-                }
             }
         }
         next
@@ -739,3 +809,6 @@ async fn maintain(pool: std::sync::Weak<Pool>, wake: Arc<Notify>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -251,10 +251,13 @@ pub struct BasicPool {
     /// Default 5m.
     #[serde(with = "serde_opt_duration")]
     pub idle_timeout: Option<Duration>,
-    /// First wait before redialing a server that failed. Default 5s (pggat).
+    /// First wait before redialing a server that failed, and the least time between two probes that
+    /// newly waiting clients start. Default 100ms (pggat's 5s left a pool down for seconds after
+    /// PostgreSQL was back).
     #[serde(with = "serde_duration")]
     pub reconnect_initial: Duration,
-    /// The backoff doubles up to this. Default 1m (pggat).
+    /// The backoff doubles per failed round of dials up to this, jittered. Default 1s, so a pool is
+    /// back within a second of its server.
     #[serde(with = "serde_duration")]
     pub reconnect_max: Duration,
     /// Release the server after every transaction even in session-like use, for better balancing.
@@ -303,8 +306,8 @@ impl BasicPool {
             reset_query: session.then(|| "DISCARD ALL".to_owned()),
             reset_query_timeout: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(300)),
-            reconnect_initial: Duration::from_secs(5),
-            reconnect_max: Duration::from_secs(60),
+            reconnect_initial: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(1),
             release_after_transaction: !session,
             parameter_status_sync: if session {
                 ParameterStatusSync::Initial

@@ -191,7 +191,7 @@ fn defaults_are_filled_in() {
     assert_eq!(tx.idle_timeout, Some(secs(300)));
     assert_eq!(
         (tx.reconnect_initial, tx.reconnect_max),
-        (secs(5), secs(60))
+        (std::time::Duration::from_millis(100), secs(1))
     );
     assert!(tx.release_after_transaction);
     assert_eq!(tx.parameter_status_sync, ParameterStatusSync::Dynamic);
