@@ -619,6 +619,8 @@ async fn stat_log(shared: Arc<Shared>, period: Duration, stop: CancellationToken
                         write_fallbacks = c.write_fallbacks.load(Ordering::Relaxed),
                         primary_direct = c.primary_direct.load(Ordering::Relaxed),
                         failovers = c.failovers.load(Ordering::Relaxed),
+                        lag_replays = c.lag_replays.load(Ordering::Relaxed),
+                        lsn_waits = c.lsn_waits.load(Ordering::Relaxed),
                         "pool stats"
                     );
                 }

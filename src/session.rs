@@ -211,9 +211,12 @@ async fn session_pooling(
             guard.release(true).await;
             Err(shutdown_error())
         }
-        // NeedsPrimary comes only from a recording relay; session mode records
-        // nothing.
-        Some(Outcome::Stopped(_)) | Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => {
+        // NeedsPrimary and Lagging come only from a recording relay; session
+        // mode records nothing.
+        Some(Outcome::Stopped(_))
+        | Some(Outcome::Idle)
+        | Some(Outcome::NeedsPrimary)
+        | Some(Outcome::Lagging) => {
             guard.release(true).await;
             Ok(())
         }

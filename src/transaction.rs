@@ -81,9 +81,7 @@ pub async fn serve(
     let mut settings = ClientSettings::new(told);
     let mut statements = ClientStatements::default();
     let mut pin_logged = false;
-    // Read-your-writes: until then, a read-write client's reads stay on the
-    // primary.
-    let mut sticky_until: Option<Instant> = None;
+    let mut wrote = LastWrite::default();
     let limits = entry.limits();
     loop {
         conn.flush().await.map_err(|_| gone())?;
@@ -120,14 +118,20 @@ pub async fn serve(
                     .settings()
                     .chain(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                     .any(|(name, value)| crate::hybrid::strict_default(name, value));
-                let sticky = sticky_until.is_some_and(|t| Instant::now() < t);
-                h.start_for(first, sticky, snapshot)
+                h.start_for(first, wrote.sticky(), snapshot)
             }
         };
         // Set when the transaction is replayed on another server: how many
         // of the responses it was given there.
         let mut seen = None;
         let mut attempts = 0;
+        // Whether an error that lag can cause moves the transaction off its
+        // replica (once: after the check below it stands).
+        let mut catch_lag = mode == ClientMode::ReadWrite;
+        // After a lag error on a replica: which one, whether the transaction
+        // moves, and how far it had replayed. The primary's WAL position
+        // decides where the transaction is replayed.
+        let mut lag_check: Option<(usize, bool, Option<u64>)> = None;
         client.set(ClientState::Waiting, 0);
         let (guard, outcome) = loop {
             attempts += 1;
@@ -168,6 +172,27 @@ pub async fn serve(
                 }
                 (Err(e), _, _) => return Err(e.into()),
             };
+            if let (Some(check), Some(h)) = (lag_check.take(), &entry.hybrid) {
+                // On the primary, after a lag error on a replica.
+                if let Some(r) = replay_where_it_was(check, &mut guard).await {
+                    give_back(guard).await;
+                    tracing::debug!(pool = %entry.name, "a replica's undefined-object error was not lag (it had replayed everything); replaying the transaction there for the client to see it");
+                    route = r;
+                    continue;
+                }
+                h.counters.lag_replays.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(pool = %entry.name, "a transaction failed on a replica that had not replayed what it names; replaying it on the primary");
+            }
+            if let (Route::Replica { index, .. }, Some(h), Some(lsn)) =
+                (route, &entry.hybrid, wrote.lsn)
+                && !replica_has(&h.replicas[index], lsn, &mut guard).await
+            {
+                // The client's last commit is not on this replica yet.
+                give_back(guard).await;
+                h.counters.lsn_waits.fetch_add(1, Ordering::Relaxed);
+                route = Route::Primary { writes: false };
+                continue;
+            }
             let server = guard.server();
             if let Some(sql) =
                 settings.sync_query(&entry.tracked, server.params(), server.settings())
@@ -189,7 +214,8 @@ pub async fn serve(
                 Route::Primary { .. } => None,
                 Route::Replica { moves: true, .. } => Some(Recording::new()),
                 Route::Replica { moves: false, .. } => Some(Recording::failover_only()),
-            };
+            }
+            .map(|r| if catch_lag { r.catching_lag() } else { r });
             let before = recording
                 .is_some()
                 .then(|| (settings.clone(), statements.clone()));
@@ -232,7 +258,7 @@ pub async fn serve(
 
             // A transaction that moves starts again from the client's state
             // before it, with every message it sent put back.
-            let (Route::Replica { index: i, .. }, Some(h), Some(rec), Some((s, st))) =
+            let (Route::Replica { index: i, moves }, Some(h), Some(rec), Some((s, st))) =
                 (route, &entry.hybrid, recording, before)
             else {
                 break (guard, outcome);
@@ -248,6 +274,15 @@ pub async fn serve(
                     // answering what the client pipelined after the write.
                     tokio::spawn(give_back(guard));
                     Route::Primary { writes: true }
+                }
+                Some(Watched::Done(Outcome::Lagging)) => {
+                    // Where the replica had got to; the primary's position,
+                    // read once there, tells whether that was short.
+                    let replayed = replayed_after_error(&mut guard).await;
+                    give_back(guard).await;
+                    catch_lag = false;
+                    lag_check = Some((i, moves, replayed));
+                    Route::Primary { writes: false }
                 }
                 Some(Watched::Done(Outcome::ServerGone(e)))
                     if rec.resumable() && attempts <= MAX_ATTEMPTS =>
@@ -274,12 +309,13 @@ pub async fn serve(
             seen = seen.max(Some(rec.rewind(conn)));
             route = next_route;
         };
+        let mut guard = guard;
         if let Route::Primary { writes: true } = route
             && let Some(h) = &entry.hybrid
+            && matches!(outcome, Some(Watched::Done(Outcome::Idle)))
         {
-            sticky_until = Some(Instant::now() + h.stickiness);
+            wrote.committed(h.stickiness, &mut guard).await;
         }
-        let mut guard = guard;
 
         if let Some(reason) = settings.pinned() {
             guard.must_reset("DISCARD ALL");
@@ -300,10 +336,10 @@ pub async fn serve(
             None => None,
         };
         match outcome {
-            // NeedsPrimary: a read-write client's write on a replica whose
-            // recording could not be replayed; not reached (the relay then
-            // forwards the error), handled as the end of a transaction.
-            Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) => {
+            // NeedsPrimary, Lagging: a replica's refusal whose recording
+            // could not be replayed; not reached (the relay then forwards the
+            // error), handled as the end of a transaction.
+            Some(Outcome::Idle) | Some(Outcome::NeedsPrimary) | Some(Outcome::Lagging) => {
                 give_back(guard).await;
                 client.set(ClientState::Idle, 0);
                 client.set_prepared(statements.len());
@@ -332,6 +368,87 @@ pub async fn serve(
             Some(Outcome::ServerGone(e)) => return Err(server_lost(guard, &entry.name, &e)),
         }
     }
+}
+
+/// A read-write client's last write in a hybrid pool, for read-your-writes.
+#[derive(Default)]
+struct LastWrite {
+    /// `primary_stickiness DUR`: its reads stay on the primary until then.
+    until: Option<Instant>,
+    /// `primary_stickiness lsn`: the primary's WAL position after its last
+    /// write; a replica serves its reads once it has replayed that far.
+    lsn: Option<u64>,
+}
+
+impl LastWrite {
+    /// Whether the client's next transaction must start on the primary.
+    fn sticky(&self) -> bool {
+        self.until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Notes a write transaction that just ended on the primary `guard`
+    /// holds.
+    async fn committed(&mut self, stickiness: gat::Stickiness, guard: &mut spool::Guard) {
+        match stickiness {
+            gat::Stickiness::For(d) => self.until = Some(Instant::now() + d),
+            gat::Stickiness::Lsn => {
+                match crate::hybrid::lsn::read(guard.server(), crate::hybrid::lsn::INSERTED).await {
+                    Ok(Some(lsn)) => self.lsn = self.lsn.max(Some(lsn)),
+                    // Without a position, time is the best guess.
+                    _ => self.until = Some(Instant::now() + LSN_UNKNOWN_STICKINESS),
+                }
+            }
+        }
+    }
+}
+
+/// How long a client's reads stay on the primary when its commit's WAL
+/// position could not be read (`primary_stickiness lsn`).
+const LSN_UNKNOWN_STICKINESS: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether `replica`, whose server `guard` holds, has replayed up to `lsn`:
+/// from what it was last seen at, else asked now (a server that is not a
+/// standby, promoted, has all it will get).
+async fn replica_has(replica: &crate::hybrid::Replica, lsn: u64, guard: &mut spool::Guard) -> bool {
+    if replica.has_replayed(lsn) {
+        return true;
+    }
+    match crate::hybrid::lsn::read(guard.server(), crate::hybrid::lsn::REPLAYED).await {
+        Ok(Some(replayed)) => replica.saw_replayed(replayed),
+        Ok(None) => return true,
+        Err(_) => return false,
+    }
+    replica.has_replayed(lsn)
+}
+
+/// After a lag error (see [`Outcome::Lagging`]): cleans the replica `guard`
+/// holds (what it still owed is read and dropped, the transaction rolled
+/// back) and returns how far it has replayed. `None`: it could not say.
+async fn replayed_after_error(guard: &mut spool::Guard) -> Option<u64> {
+    let timeout = guard.pool().options().reset_timeout;
+    let server = guard.server();
+    server.reset(None, timeout).await.ok()?;
+    crate::hybrid::lsn::read(server, crate::hybrid::lsn::REPLAYED)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// On the primary `guard` holds, after a lag error on a replica (`check`:
+/// which, whether the transaction moves, how far it had replayed): the route
+/// back to that replica when it had replayed everything the primary has
+/// written, so the error was the client's own and it sees it from the
+/// server it asked; `None` to replay on the primary.
+async fn replay_where_it_was(
+    (index, moves, replayed): (usize, bool, Option<u64>),
+    guard: &mut spool::Guard,
+) -> Option<Route> {
+    let replayed = replayed?;
+    let written = crate::hybrid::lsn::read(guard.server(), crate::hybrid::lsn::WRITTEN)
+        .await
+        .ok()
+        .flatten()?;
+    (replayed >= written).then_some(Route::Replica { index, moves })
 }
 
 /// Most servers one transaction tries before its error reaches the client.

@@ -19,11 +19,7 @@ use super::{Hybrid, Score};
 /// to about a minute are measured exactly, longer ones as at least that.
 const HISTORY: usize = 1024;
 
-/// The primary's WAL position as a byte count.
-const PRIMARY_LSN: &str = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint";
-
-/// How far a standby has replayed; NULL on a server not in recovery.
-const REPLAY_LSN: &str = "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint";
+use super::lsn;
 
 /// Where the primary's WAL was, and since when.
 #[derive(Default)]
@@ -122,7 +118,7 @@ pub(super) async fn run(hybrid: Weak<Hybrid>, primary: spool::Recipe) {
         if lag_wanted {
             // Without the primary there is no lag to measure: replicas are
             // judged on their other critics meanwhile.
-            match tokio::time::timeout(limit, primary.number(PRIMARY_LSN)).await {
+            match tokio::time::timeout(limit, primary.number(lsn::WRITTEN)).await {
                 Ok(Ok(Some(lsn))) => history.note(Instant::now(), lsn),
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => tracing::debug!(error = %e, "critics could not reach the primary"),
@@ -151,6 +147,7 @@ async fn judge(
     let mut score = Score {
         penalty: 0,
         lagging: false,
+        replayed: None,
     };
     for critic in critics {
         match critic {
@@ -164,7 +161,9 @@ async fn judge(
             gat::Critic::ReplicationLatency {
                 threshold, max_lag, ..
             } => {
-                let lag = match probe.number(REPLAY_LSN).await? {
+                let replayed = probe.number(lsn::REPLAYED).await?;
+                score.replayed = replayed;
+                let lag = match replayed {
                     Some(replayed) => history.lag(replayed, Instant::now()),
                     // Not a standby (promoted, or misconfigured): nothing
                     // to wait for.

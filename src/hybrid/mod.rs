@@ -11,6 +11,7 @@
 //! primary.
 
 mod critics;
+pub(crate) mod lsn;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -55,6 +56,12 @@ pub struct Counters {
     pub primary_direct: AtomicU64,
     /// Transactions moved off a replica that failed under them.
     pub failovers: AtomicU64,
+    /// Transactions replayed on the primary because the replica had not
+    /// replayed what they named yet (an undefined table, column...).
+    pub lag_replays: AtomicU64,
+    /// Reads sent to the primary because no replica was known to have
+    /// replayed the client's last commit (`primary_stickiness lsn`).
+    pub lsn_waits: AtomicU64,
 }
 
 /// What the critics last said of a replica.
@@ -64,6 +71,8 @@ pub(crate) struct Score {
     penalty: u64,
     /// Over `max_lag`: serves nothing.
     lagging: bool,
+    /// How far it had replayed, when a critic asked.
+    replayed: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -84,9 +93,21 @@ pub struct Replica {
     /// Its server connections.
     pub pool: Arc<spool::Pool>,
     health: Mutex<Health>,
+    /// The furthest WAL position it was seen to have replayed.
+    replayed: AtomicU64,
 }
 
 impl Replica {
+    /// Whether it was seen to have replayed WAL up to `lsn`.
+    pub fn has_replayed(&self, lsn: u64) -> bool {
+        self.replayed.load(Ordering::Relaxed) >= lsn
+    }
+
+    /// Notes a replay position it was seen at.
+    pub fn saw_replayed(&self, lsn: u64) {
+        self.replayed.fetch_max(lsn, Ordering::Relaxed);
+    }
+
     /// Whether transactions may start here now, and its penalty.
     fn fitness(&self, now: Instant) -> Option<u64> {
         let h = self.health.lock();
@@ -106,9 +127,8 @@ pub struct Hybrid {
     /// The replicas, in config order.
     pub replicas: Vec<Replica>,
     next: AtomicUsize,
-    /// Read-your-writes: how long a client's reads stay on the primary
-    /// after it wrote.
-    pub stickiness: Duration,
+    /// Read-your-writes: where a client's reads go after it wrote.
+    pub stickiness: gat::Stickiness,
     /// Whether explicit read-write transactions may start on a replica.
     pub replay: bool,
     /// How long a failed replica is left alone.
@@ -132,6 +152,7 @@ impl Hybrid {
                 .map(|pool| Replica {
                     pool,
                     health: Mutex::default(),
+                    replayed: AtomicU64::new(0),
                 })
                 .collect(),
             next: AtomicUsize::new(0),
@@ -185,6 +206,10 @@ impl Hybrid {
         }
         h.score = Some(score);
         h.down_until = None;
+        drop(h);
+        if let Some(lsn) = score.replayed {
+            replica.saw_replayed(lsn);
+        }
     }
 
     /// Notes that replica `i` failed: it is left alone for a while.
@@ -216,7 +241,9 @@ impl Hybrid {
                 index,
                 moves: first != Start::ReadOnly,
             },
-            _ => self.direct(false),
+            // A read-write transaction block on the primary may write: the
+            // client's next reads must see it.
+            _ => self.direct(first == Start::Block),
         }
     }
 

@@ -73,8 +73,9 @@ impl Pggat {
     }
 
     /// The routing counters of the first hybrid pool: replica hits, write
-    /// fallbacks, direct-to-primary routings, failovers.
-    pub fn hybrid_counters(&self) -> [u64; 4] {
+    /// fallbacks, direct-to-primary routings, failovers, lag replays, reads
+    /// sent to the primary for want of the client's commit on a replica.
+    pub fn hybrid_counters(&self) -> [u64; 6] {
         use std::sync::atomic::Ordering::Relaxed;
         let pools = self.running().shared().pools();
         let h = pools
@@ -87,6 +88,8 @@ impl Pggat {
             c.write_fallbacks.load(Relaxed),
             c.primary_direct.load(Relaxed),
             c.failovers.load(Relaxed),
+            c.lag_replays.load(Relaxed),
+            c.lsn_waits.load(Relaxed),
         ]
     }
 

@@ -497,3 +497,138 @@ async fn lag_and_failures_steer_reads_between_replicas() {
     );
     g.shutdown().await;
 }
+
+/// `SELECT n FROM fresh` through the extended protocol (a Parse the replica
+/// refuses with 42P01 while it has not replayed the table).
+async fn fresh_value(c: &tokio_postgres::Client) -> Result<i32, tokio_postgres::Error> {
+    Ok(c.query_one("SELECT n FROM fresh", &[]).await?.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_has_not_replayed_a_new_table_does_not_fail_the_transaction() {
+    let (primary, replicas) = clusters(1).await;
+    let replica = &replicas[0];
+    let g = Pggat::start(&gatfile(&primary, &[replica], "primary_stickiness 0s")).await;
+    let c = connect(&g.url(SCRAM.name, SCRAM.password, "hyb"))
+        .await
+        .unwrap();
+    assert!(on_standby(&c).await, "reads start on the replica");
+
+    // The replica stops replaying; a table (and a function) appear on the
+    // primary a moment later.
+    tokio::task::block_in_place(|| {
+        replica.pause_replay().unwrap();
+        primary
+            .sql(
+                "postgres",
+                "CREATE TABLE fresh (n int); INSERT INTO fresh VALUES (7); \
+                 GRANT SELECT ON fresh TO pggat_scram; \
+                 CREATE FUNCTION fresh_fn() RETURNS int LANGUAGE sql AS 'SELECT 8'",
+            )
+            .unwrap();
+    });
+    let before = g.hybrid_counters();
+    // Autocommit through the extended protocol, a simple query, and a
+    // transaction block whose BEGIN ran on the replica before its read.
+    assert_eq!(fresh_value(&c).await.unwrap(), 7);
+    let rows = c.simple_query("SELECT fresh_fn()").await.unwrap();
+    assert!(
+        matches!(&rows[..], [SimpleQueryMessage::RowDescription(_), SimpleQueryMessage::Row(r), ..] if r.get(0) == Some("8")),
+        "{rows:?}"
+    );
+    c.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(fresh_value(&c).await.unwrap(), 7);
+    c.batch_execute("COMMIT").await.unwrap();
+    let after = g.hybrid_counters();
+    // Four replays: the autocommit query is two transactions (prepare, then
+    // execute, which parses the statement on the replica again).
+    assert_eq!(after[4], before[4] + 4, "each was replayed on the primary");
+
+    // Once the client has read on the replica in the transaction, the
+    // replica's answer is the client's: the transaction is not moved.
+    c.batch_execute("BEGIN").await.unwrap();
+    c.query("SELECT n FROM hyb", &[]).await.unwrap();
+    let err = fresh_value(&c)
+        .await
+        .expect_err("read data on the replica first");
+    assert_eq!(sqlstate(&err).as_deref(), Some("42P01"), "{err}");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(g.hybrid_counters()[4], after[4]);
+
+    // A caught-up replica's 42P01 is the client's mistake: it gets it, from
+    // the replica (the primary may write something of its own meanwhile,
+    // checkpoints for one, and then the primary answers: tried until not).
+    tokio::task::block_in_place(|| {
+        replica.resume_replay().unwrap();
+        assert!(replica.catch_up(&primary, Duration::from_secs(20)).unwrap());
+    });
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            let before = g.hybrid_counters();
+            let err = c
+                .simple_query("SELECT * FROM no_such_table")
+                .await
+                .expect_err("no such table");
+            assert_eq!(sqlstate(&err).as_deref(), Some("42P01"), "{err}");
+            let after = g.hybrid_counters();
+            after[4] == before[4] && after[0] == before[0] + 1
+        })
+        .await,
+        "a caught-up replica's error went to the primary"
+    );
+    // And the table, replayed now, is read on the replica.
+    let before = g.hybrid_counters();
+    assert_eq!(fresh_value(&c).await.unwrap(), 7);
+    assert_eq!(g.hybrid_counters()[4], before[4]);
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lsn_stickiness_reads_a_clients_writes_until_a_replica_has_them() {
+    let (primary, replicas) = clusters(1).await;
+    let replica = &replicas[0];
+    let g = Pggat::start(&gatfile(&primary, &[replica], "primary_stickiness lsn")).await;
+    let url = g.url(SCRAM.name, SCRAM.password, "hyb");
+    let writer = connect(&url).await.unwrap();
+    let other = connect(&url).await.unwrap();
+    assert!(on_standby(&writer).await);
+
+    tokio::task::block_in_place(|| replica.pause_replay().unwrap());
+    writer
+        .batch_execute("INSERT INTO hyb VALUES (4242)")
+        .await
+        .unwrap();
+    let mine = async || -> i64 {
+        writer
+            .query_one("SELECT count(*) FROM hyb WHERE n = 4242", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    // Longer than any time-based stickiness would hold: the writer reads its
+    // row (on the primary) for as long as the replica lacks it, and a client
+    // that wrote nothing reads on the replica all along.
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        assert_eq!(mine().await, 1, "the writer's read missed its own write");
+        assert!(!on_standby(&writer).await);
+        assert!(
+            on_standby(&other).await,
+            "a client that wrote nothing left the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        g.hybrid_counters()[5] > 0,
+        "counted as waits for the commit"
+    );
+
+    // Replayed: the writer's reads are back on the replica, and see the row.
+    tokio::task::block_in_place(|| replica.resume_replay().unwrap());
+    assert!(
+        eventually(Duration::from_secs(10), async || on_standby(&writer).await).await,
+        "reads never went back to the replica"
+    );
+    assert_eq!(mine().await, 1);
+    g.shutdown().await;
+}

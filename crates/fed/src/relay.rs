@@ -69,6 +69,14 @@ pub enum Outcome {
     /// or session state now pins the client to this server, which must not
     /// be a replica.
     NeedsPrimary,
+    /// While recording with [`Recording::catching_lag`], the server answered
+    /// with an error that replication lag can cause (SQLSTATE 42P01, 42703,
+    /// 42883, 3F000 or 42704) before the client saw any data of the
+    /// transaction. That error was not forwarded, everything before it was,
+    /// and the server still owes the rest of its responses; the caller
+    /// decides whether the replica lags (replay on the primary) or the
+    /// error is the client's (replay where it was, not catching lag).
+    Lagging,
 }
 
 /// One direction's scan state.
@@ -120,11 +128,12 @@ fn deliver(
         if tag == b'E' && r.resumable() {
             match replay::error_kind(&msg[frame::HEADER_LEN..]) {
                 ErrorKind::ReadOnly if r.moves_to_primary() => return Some(Outcome::NeedsPrimary),
+                ErrorKind::Lag if r.moves_for_lag() => return Some(Outcome::Lagging),
                 ErrorKind::Fatal(m) => return Some(Outcome::ServerGone(Error::Fatal(m))),
                 _ => {}
             }
         }
-        r.delivered(tag);
+        r.delivered_whole(tag, &msg[frame::HEADER_LEN..]);
     }
     if let Some(s) = skip {
         if s.drops(tag) {
@@ -338,7 +347,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 }
             } else {
                 if let Some(r) = record.as_deref_mut() {
-                    r.delivered(h.tag);
+                    r.delivered_whole(h.tag, &buf[run + frame::HEADER_LEN..run + h.len]);
                 }
                 run += h.len;
             }
@@ -683,6 +692,77 @@ mod tests {
             }
             _ = tokio::time::sleep(std::time::Duration::from_secs(20)) => panic!("deadlock"),
         }
+    }
+
+    /// An ErrorResponse body with this SQLSTATE.
+    fn error(code: crate::sqlstate::SqlState) -> Vec<u8> {
+        let mut b = bytes::BytesMut::new();
+        crate::messages::backend::ErrorResponse::encode_parts(
+            &mut b,
+            crate::messages::Severity::Error,
+            code,
+            "relation \"t\" does not exist",
+            None,
+            None,
+        );
+        b.to_vec()
+    }
+
+    /// Runs one Query through a recording relay whose server answers with
+    /// `answer`; returns the outcome and what the client got.
+    async fn recorded(record: &mut Recording, answer: Vec<u8>) -> (Outcome, Vec<u8>) {
+        let mut e = ends();
+        e.client_peer
+            .write_all(&frame(b'Q', b"SELECT * FROM t\0"))
+            .await
+            .unwrap();
+        let mut sp = e.server_peer;
+        let server = tokio::spawn(async move {
+            let mut q = vec![0u8; frame(b'Q', b"SELECT * FROM t\0").len()];
+            sp.read_exact(&mut q).await.unwrap();
+            sp.write_all(&answer).await.unwrap();
+            sp
+        });
+        let mut pipeline = Pipeline::new();
+        let outcome = Relay::new(
+            &mut e.client,
+            &mut e.server,
+            &mut pipeline,
+            Unterminate,
+            Mode::Transaction,
+        )
+        .recording(record)
+        .await;
+        let _sp = server.await.unwrap();
+        drop(e.client);
+        let mut got = Vec::new();
+        e.client_peer.read_to_end(&mut got).await.unwrap();
+        (outcome, got)
+    }
+
+    /// A lag error before any data stops the relay without reaching the
+    /// client; after rows, or when not asked for, it is the client's.
+    #[tokio::test]
+    async fn a_lag_error_is_withheld_until_the_client_saw_data() {
+        use crate::sqlstate::SqlState;
+        let mut answer = error(SqlState::UNDEFINED_TABLE);
+        answer.extend_from_slice(&frame(b'Z', b"I"));
+        let mut record = Recording::new().catching_lag();
+        let (outcome, got) = recorded(&mut record, answer.clone()).await;
+        assert!(matches!(outcome, Outcome::Lagging), "{outcome:?}");
+        assert!(got.is_empty(), "the client saw {got:?}");
+
+        let (outcome, got) = recorded(&mut Recording::new(), answer.clone()).await;
+        assert!(matches!(outcome, Outcome::Idle), "{outcome:?}");
+        assert_eq!(got, answer, "not catching lag: forwarded");
+
+        let mut rows = frame(b'T', &[0, 0]);
+        rows.extend_from_slice(&frame(b'D', &[0, 0]));
+        rows.extend_from_slice(&answer);
+        let mut record = Recording::new().catching_lag();
+        let (outcome, got) = recorded(&mut record, rows.clone()).await;
+        assert!(matches!(outcome, Outcome::Idle), "{outcome:?}");
+        assert_eq!(got, rows, "after a row the error is the client's");
     }
 
     /// Terminate stops the relay and is not forwarded.

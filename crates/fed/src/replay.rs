@@ -3,8 +3,10 @@
 //! client has already been given.
 //!
 //! A hybrid pool starts a read-write client's transaction on a replica. When
-//! the replica refuses a write (SQLSTATE 25006) or dies, the transaction is
-//! replayed on another server: the recorded messages are put back in front
+//! the replica refuses a write (SQLSTATE 25006) or dies, or fails in a way
+//! that replication lag explains before the client saw any of its data (an
+//! object created on the primary a moment ago and not replayed yet), the
+//! transaction is replayed on another server: the recorded messages are put back in front
 //! of whatever the client sent since and relayed again, and the responses the
 //! client already has are dropped by position, not by content (the new server
 //! may return other rows).
@@ -70,6 +72,13 @@ pub struct Recording {
     /// Rows were delivered since the last counted answer: a replay could not
     /// tell which of its rows the client already has.
     mid_rows: bool,
+    /// Whether an error that lag can cause ends the relay (see
+    /// [`crate::Outcome::Lagging`]).
+    catch_lag: bool,
+    /// The client was given data read on this server (rows, or a row count):
+    /// a lag error no longer moves the transaction, whose reads the client
+    /// has seen.
+    shown: bool,
 }
 
 impl Recording {
@@ -88,6 +97,15 @@ impl Recording {
         Recording::default()
     }
 
+    /// Also stops at an error that replication lag can cause (an undefined
+    /// table, column, function, schema or object) while the client has seen
+    /// none of the transaction's data, so the caller can tell lag from a
+    /// mistake and replay the transaction on the primary.
+    pub fn catching_lag(mut self) -> Recording {
+        self.catch_lag = true;
+        self
+    }
+
     /// Whether the transaction can be replayed elsewhere.
     fn replayable(&self) -> bool {
         !self.overflowed && !self.torn
@@ -98,6 +116,11 @@ impl Recording {
     /// [`crate::Outcome::NeedsPrimary`]).
     pub(crate) fn moves_to_primary(&self) -> bool {
         self.catch_read_only && self.replayable()
+    }
+
+    /// Whether a lag error should end the relay (see [`Recording::catching_lag`]).
+    pub(crate) fn moves_for_lag(&self) -> bool {
+        self.catch_lag && !self.shown && self.replayable()
     }
 
     /// Whether the client's stream is at a point a replay can resume from:
@@ -121,11 +144,23 @@ impl Recording {
         }
     }
 
-    /// Notes a response delivered to the client.
+    /// Notes a whole response delivered to the client.
+    pub(crate) fn delivered_whole(&mut self, tag: u8, body: &[u8]) {
+        if tag == b'C' && reports_data(body) {
+            self.shown = true;
+        }
+        self.delivered(tag);
+    }
+
+    /// Notes a response delivered to the client (its start only, for a
+    /// large one streamed through).
     pub(crate) fn delivered(&mut self, tag: u8) {
         self.delivered.count(tag);
         match tag {
-            b'D' | b'd' => self.mid_rows = true,
+            b'D' | b'd' => {
+                self.mid_rows = true;
+                self.shown = true;
+            }
             t if Tally::counts(t) => self.mid_rows = false,
             _ => {}
         }
@@ -150,6 +185,14 @@ impl Recording {
         *rest = buf;
         self.delivered
     }
+}
+
+/// Whether a CommandComplete tag tells the client something it read: how many
+/// rows a query returned, fetched, skipped or copied out (even none).
+fn reports_data(body: &[u8]) -> bool {
+    [&b"SELECT"[..], b"FETCH", b"MOVE", b"COPY"]
+        .iter()
+        .any(|word| body.starts_with(word))
 }
 
 /// Drops a replayed transaction's responses up to the position the client
@@ -193,6 +236,9 @@ pub(crate) enum ErrorKind {
     ReadOnly,
     /// The server is ending the session (FATAL or PANIC), with this message.
     Fatal(String),
+    /// An object the statement names does not exist: on a replica, perhaps
+    /// only not yet.
+    Lag,
     /// An error the client should see.
     Other,
 }
@@ -207,12 +253,28 @@ pub(crate) fn error_kind(body: &[u8]) -> ErrorKind {
         let message = e.fields.field(b'M').unwrap_or_default();
         return ErrorKind::Fatal(String::from_utf8_lossy(message).into_owned());
     }
-    let read_only = crate::sqlstate::SqlState::READ_ONLY_SQL_TRANSACTION;
-    if e.fields.field(b'C') == Some(read_only.as_str().as_bytes()) {
+    use crate::sqlstate::SqlState;
+    let Some(code) = e.fields.field(b'C') else {
+        return ErrorKind::Other;
+    };
+    if code == SqlState::READ_ONLY_SQL_TRANSACTION.as_str().as_bytes() {
         return ErrorKind::ReadOnly;
+    }
+    if LAG_ERRORS.iter().any(|s| code == s.as_str().as_bytes()) {
+        return ErrorKind::Lag;
     }
     ErrorKind::Other
 }
+
+/// What a replica says when it has not replayed the DDL that made what a
+/// statement names: undefined table, column, function, schema, object.
+const LAG_ERRORS: [crate::sqlstate::SqlState; 5] = [
+    crate::sqlstate::SqlState::UNDEFINED_TABLE,
+    crate::sqlstate::SqlState::UNDEFINED_COLUMN,
+    crate::sqlstate::SqlState::UNDEFINED_FUNCTION,
+    crate::sqlstate::SqlState::INVALID_SCHEMA_NAME,
+    crate::sqlstate::SqlState::UNDEFINED_OBJECT,
+];
 
 #[cfg(test)]
 mod tests {
@@ -297,5 +359,42 @@ mod tests {
             "terminating connection due to administrator command",
         );
         assert!(matches!(error_kind(&fatal), ErrorKind::Fatal(_)));
+        for code in LAG_ERRORS {
+            assert_eq!(
+                error_kind(&error(Severity::Error, code, "x")),
+                ErrorKind::Lag
+            );
+        }
+        let typo = error(Severity::Error, SqlState::SYNTAX_ERROR, "x");
+        assert_eq!(error_kind(&typo), ErrorKind::Other);
+    }
+
+    #[test]
+    fn lag_moves_a_transaction_only_until_the_client_saw_its_data() {
+        let fresh = || Recording::failover_only().catching_lag();
+        assert!(!Recording::new().moves_for_lag(), "only when asked");
+
+        // BEGIN, SET, a Parse and a Bind show nothing read.
+        let mut r = fresh();
+        r.delivered_whole(b'C', b"BEGIN\0");
+        r.delivered_whole(b'C', b"SET\0");
+        r.delivered_whole(b'1', b"");
+        r.delivered_whole(b'2', b"");
+        assert!(r.moves_for_lag());
+
+        // Rows, or a count of none, do.
+        let mut r = fresh();
+        r.delivered_whole(b'C', b"SELECT 0\0");
+        assert!(
+            !r.moves_for_lag(),
+            "the client knows the query found nothing"
+        );
+        let mut r = fresh();
+        r.delivered(b'D');
+        r.delivered_whole(b'C', b"FETCH 1\0");
+        assert!(!r.moves_for_lag());
+        let mut r = fresh();
+        r.delivered_whole(b'C', b"COPY 3\0");
+        assert!(!r.moves_for_lag());
     }
 }

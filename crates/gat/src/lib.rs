@@ -92,7 +92,7 @@ use std::path::Path;
 pub use config::{
     Address, AuthMethod, BasicPool, Config, Critic, DEFAULT_TRACKED, Global, Handler, HybridPool,
     Listen, ListenAddr, ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, Rewrite,
-    RewriteMode, Route, Scheme, Server, ServerSsl, SslMode,
+    RewriteMode, Route, Scheme, Server, ServerSsl, SslMode, Stickiness,
 };
 pub use error::{Error, Pos, Result, Span};
 pub use glob::Glob;

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use listen::{Listen, ListenAddr, Scheme};
 pub use pool::{
     Address, BasicPool, Critic, DEFAULT_TRACKED, HybridPool, ParameterStatusSync, Pool, PoolKind,
-    PoolMode, Pooler, SslMode,
+    PoolMode, Pooler, SslMode, Stickiness,
 };
 
 use crate::duration::{serde_duration, serde_opt_duration};

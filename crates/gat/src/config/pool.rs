@@ -172,10 +172,8 @@ impl PoolKind {
 pub struct HybridPool {
     /// Transaction pooling settings, used on the primary and the replicas.
     pub basic: BasicPool,
-    /// After a client's write commits, its reads stay on the primary this long (read your writes), or
-    /// until the replicas have replayed the commit. Default 1s.
-    #[serde(with = "serde_duration")]
-    pub primary_stickiness: Duration,
+    /// Read your writes: where a client's reads go after its write commits. Default 1s.
+    pub primary_stickiness: Stickiness,
     /// Start read-write transactions on a replica and replay them on the primary when they write
     /// (`hybrid_replay on`, default); `off` sends every explicit read-write transaction to the primary.
     pub replay: bool,
@@ -186,9 +184,47 @@ impl HybridPool {
     pub fn new() -> HybridPool {
         HybridPool {
             basic: BasicPool::new(PoolMode::Transaction),
-            primary_stickiness: Duration::from_secs(1),
+            primary_stickiness: Stickiness::For(Duration::from_secs(1)),
             replay: true,
         }
+    }
+}
+
+/// `primary_stickiness DUR | lsn`: how a hybrid pool lets a client read what it just wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stickiness {
+    /// The client's reads stay on the primary this long after its write (zero: not at all).
+    For(Duration),
+    /// The client's reads go to a replica only once it has replayed the client's last commit (its WAL
+    /// position, read on the primary as the write transaction ends); to the primary until then.
+    Lsn,
+}
+
+/// In JSON: a duration string, or `"lsn"`.
+impl serde::Serialize for Stickiness {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Stickiness::For(d) => serializer.serialize_str(&crate::duration::format(*d)),
+            Stickiness::Lsn => serializer.serialize_str("lsn"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Stickiness {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let text = String::deserialize(deserializer)?;
+        if text == "lsn" {
+            return Ok(Stickiness::Lsn);
+        }
+        crate::duration::parse(&text)
+            .map(Stickiness::For)
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "invalid primary_stickiness {text:?}, expected {}, or lsn",
+                    crate::duration::EXPECTED
+                ))
+            })
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::config::{
     BasicPool, Critic, HybridPool, ParameterStatusSync, Pool, PoolKind, PoolMode, Pooler, SslMode,
+    Stickiness,
 };
 use crate::error::{Error, Result, Span};
 use crate::syntax::{Block, Directive};
@@ -239,8 +240,20 @@ fn kind(mut line: Line<'_>) -> Result<PoolKind> {
                     let mut line = Line::new(d);
                     match d.name.text.as_str() {
                         "primary_stickiness" => {
-                            hybrid.primary_stickiness =
-                                duration(line.single("a duration")?, "primary_stickiness")?
+                            let token = line.single("a duration, or lsn")?;
+                            hybrid.primary_stickiness = if token.is_word("lsn") {
+                                Stickiness::Lsn
+                            } else {
+                                Stickiness::For(duration(token, "primary_stickiness").map_err(
+                                    |_| {
+                                        super::invalid(
+                                            token,
+                                            "primary_stickiness",
+                                            format!("{}, or lsn", crate::duration::EXPECTED),
+                                        )
+                                    },
+                                )?)
+                            }
                         }
                         _ => hybrid.replay = flag(&mut line)?,
                     }

@@ -587,7 +587,7 @@ fn hybrid() {
     app.password = Some("s3cret".into());
     app.database = Some("app".into());
     let mut hybrid = HybridPool::new();
-    hybrid.primary_stickiness = secs(2);
+    hybrid.primary_stickiness = gat::Stickiness::For(secs(2));
     hybrid.replay = false;
     hybrid.basic.max_prepared_statements = 500;
     hybrid.basic.penalize = vec![
@@ -628,4 +628,22 @@ fn hybrid() {
             )],
         ),
     );
+}
+
+#[test]
+fn primary_stickiness_lsn() {
+    let text = ":6432 {\n    pool * {\n        address 127.0.0.1:5432\n        replica 127.0.0.1:5442\n        pool hybrid {\n            primary_stickiness lsn\n        }\n    }\n}\n";
+    let config = gat::parse_str_with("Gatfile", text, &super::TestEnv::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gat::Handler::Pool(pool) = &config.servers[0].routes[0].handler else {
+        panic!("not a pool")
+    };
+    let PoolKind::Hybrid(hybrid) = &pool.kind else {
+        panic!("not hybrid: {:?}", pool.kind)
+    };
+    assert_eq!(hybrid.primary_stickiness, gat::Stickiness::Lsn);
+    // The JSON form says the same.
+    let json = serde_json::to_string(&config).unwrap();
+    assert!(json.contains(r#""primary_stickiness":"lsn""#), "{json}");
+    assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), config);
 }
