@@ -378,6 +378,29 @@ pub async fn raw_startup(addr: SocketAddr, user: &str, db: &str) -> (u8, Vec<u8>
     read_message(&mut s).await.expect("a reply")
 }
 
+/// Logs in as `user` to `db` over a raw socket (to a pggat that asks no
+/// password: a `trust` line) and reads up to the first ReadyForQuery.
+pub async fn raw_login(addr: SocketAddr, user: &str, db: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut body = 196608i32.to_be_bytes().to_vec();
+    for part in ["user", user, "database", db, ""] {
+        body.extend_from_slice(part.as_bytes());
+        body.push(0);
+    }
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    s.write_all(&packet).await.unwrap();
+    while let Some((tag, body)) = read_message(&mut s).await {
+        match tag {
+            b'Z' => return s,
+            b'E' => panic!("login refused: {}", String::from_utf8_lossy(&body)),
+            _ => {}
+        }
+    }
+    panic!("no ReadyForQuery after login");
+}
+
 /// Reads one tagged message from a raw socket; `None` on EOF.
 pub async fn read_message(s: &mut tokio::net::TcpStream) -> Option<(u8, Vec<u8>)> {
     use tokio::io::AsyncReadExt;

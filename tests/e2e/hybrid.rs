@@ -13,27 +13,6 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::differential::wire;
 use crate::harness::*;
 
-/// Logs in as the pool's user over a raw socket (the pggat in front
-/// trusts everyone) and reads up to the first ReadyForQuery.
-async fn raw_login(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
-    use tokio::io::AsyncWriteExt;
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut body = 196608i32.to_be_bytes().to_vec();
-    for part in ["user", SCRAM.name, "database", "hyb", ""] {
-        body.extend_from_slice(part.as_bytes());
-        body.push(0);
-    }
-    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&body);
-    s.write_all(&packet).await.unwrap();
-    while let Some((tag, _)) = read_message(&mut s).await {
-        if tag == b'Z' {
-            return s;
-        }
-    }
-    panic!("no ReadyForQuery after login");
-}
-
 /// Sends `bytes` and returns the tags of every message up to ReadyForQuery.
 async fn exchange(s: &mut tokio::net::TcpStream, bytes: &[u8]) -> Vec<u8> {
     use tokio::io::AsyncWriteExt;
@@ -350,7 +329,7 @@ async fn read_write_clients_read_on_a_replica_and_write_on_the_primary() {
         tx.prepare("INSERT INTO hyb VALUES (50)").await.unwrap();
         tx.rollback().await.unwrap();
     }
-    let mut s = raw_login(g.addr).await;
+    let mut s = raw_login(g.addr, SCRAM.name, "hyb").await;
     let tags = exchange(&mut s, &wire::query("BEGIN")).await;
     assert_eq!(tags, b"CZ");
     let mut batch = wire::parse("s50", "INSERT INTO hyb VALUES (50)");

@@ -528,3 +528,170 @@ async fn every_kind_of_session_state_pins_and_is_reset_for_the_next_client() {
         g.shutdown().await;
     }
 }
+
+/// Encodes one frontend message.
+fn frontend(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// Parse of `name` with `query` (parameter types left to the server).
+fn parse(name: &str, query: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    for s in [name, query] {
+        b.extend_from_slice(s.as_bytes());
+        b.push(0);
+    }
+    b.extend_from_slice(&0i16.to_be_bytes());
+    frontend(b'P', &b)
+}
+
+/// Bind of statement `name` to the unnamed portal, with text parameters.
+fn bind(name: &str, params: &[String]) -> Vec<u8> {
+    let mut b = vec![0];
+    b.extend_from_slice(name.as_bytes());
+    b.push(0);
+    b.extend_from_slice(&0i16.to_be_bytes());
+    b.extend_from_slice(&(params.len() as i16).to_be_bytes());
+    for p in params {
+        b.extend_from_slice(&(p.len() as i32).to_be_bytes());
+        b.extend_from_slice(p.as_bytes());
+    }
+    b.extend_from_slice(&0i16.to_be_bytes());
+    frontend(b'B', &b)
+}
+
+/// Thousands of extended-protocol messages pipelined while the results are
+/// read at random points: the writer runs ahead of the reader, pauses now
+/// and then (the pool takes the server back, the next batch may land on
+/// another one, whose statements eqp prepares again), and another client
+/// shares the two servers meanwhile. Every row arrives, in order, with its
+/// values, and the server never errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_pipelined_extended_messages_read_at_random_points() {
+    use rand::{Rng, SeedableRng};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const STATEMENTS: usize = 10;
+    const BATCHES: usize = 3000;
+    let g = Pggat::start(
+        &PoolFile::transaction(cluster(), "txpipe", SCRAM, 2)
+            .server_line("trust")
+            .text(),
+    )
+    .await;
+    let seed: u64 = rand::random();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    // The batches, and what each must answer: tags in order, rows' values.
+    type Answer = (Vec<u8>, Vec<(i32, i32)>);
+    let mut out = Vec::new();
+    let mut expected: Vec<Answer> = Vec::new();
+    for k in 0..STATEMENTS {
+        out.extend(parse(
+            &format!("s{k}"),
+            &format!("SELECT $1::int4 + {k}, g FROM generate_series(1, $2::int4) g"),
+        ));
+    }
+    out.extend(frontend(b'S', b""));
+    expected.push(([vec![b'1'; STATEMENTS], vec![b'Z']].concat(), Vec::new()));
+    for i in 0..BATCHES {
+        let rows = rng.random_range(0..5);
+        let k = rng.random_range(0..STATEMENTS);
+        let params = [i.to_string(), rows.to_string()];
+        let mut tags = Vec::new();
+        if i % 7 == 0 {
+            // The unnamed statement, described.
+            out.extend(parse(
+                "",
+                &format!("SELECT $1::int4 + {k}, g FROM generate_series(1, $2::int4) g"),
+            ));
+            out.extend(bind("", &params));
+            out.extend(frontend(b'D', b"P\0"));
+            tags.extend_from_slice(b"12T");
+        } else {
+            out.extend(bind(&format!("s{k}"), &params));
+            tags.push(b'2');
+        }
+        out.extend(frontend(b'E', b"\0\0\0\0\0"));
+        out.extend(frontend(b'S', b""));
+        tags.extend(std::iter::repeat_n(b'D', rows));
+        tags.extend_from_slice(b"CZ");
+        let values = (1..=rows as i32).map(|r| ((i + k) as i32, r)).collect();
+        expected.push((tags, values));
+    }
+
+    // Another client keeps both servers busy now and then.
+    let other = client(&g, "txpipe").await;
+    let busy = tokio::spawn(async move {
+        for _ in 0..200 {
+            other.simple_query("SELECT pg_sleep(0.001)").await.unwrap();
+        }
+    });
+
+    let (mut r, mut w) = raw_login(g.addr, SCRAM.name, "txpipe").await.into_split();
+    let mut wrng = rand::rngs::StdRng::seed_from_u64(seed ^ 1);
+    let writer = tokio::spawn(async move {
+        let mut at = 0;
+        while at < out.len() {
+            let n = wrng.random_range(1..4000).min(out.len() - at);
+            w.write_all(&out[at..at + n]).await.unwrap();
+            at += n;
+            if wrng.random_range(0..50) == 0 {
+                tokio::time::sleep(Duration::from_millis(wrng.random_range(1..5))).await;
+            }
+        }
+        w
+    });
+    let mut rrng = rand::rngs::StdRng::seed_from_u64(seed ^ 2);
+    // The reader starts late, and stops to let the writer run ahead.
+    tokio::time::sleep(Duration::from_millis(rrng.random_range(0..50))).await;
+    let mut rows_seen = 0usize;
+    for (batch, (tags, values)) in expected.iter().enumerate() {
+        let mut values = values.iter();
+        for &want in tags {
+            let mut head = [0u8; 5];
+            tokio::time::timeout(Duration::from_secs(20), r.read_exact(&mut head))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "batch {batch} (seed {seed}): no answer; waiting for {}",
+                        want as char
+                    )
+                })
+                .unwrap();
+            let len = i32::from_be_bytes(head[1..].try_into().unwrap()) as usize - 4;
+            let mut body = vec![0u8; len];
+            r.read_exact(&mut body).await.unwrap();
+            assert_ne!(
+                head[0],
+                b'E',
+                "batch {batch} (seed {seed}): {}",
+                String::from_utf8_lossy(&body)
+            );
+            assert_eq!(head[0] as char, want as char, "batch {batch} (seed {seed})");
+            if head[0] == b'D' {
+                let text = |at: usize| -> (i32, usize) {
+                    let n = i32::from_be_bytes(body[at..at + 4].try_into().unwrap()) as usize;
+                    let v = std::str::from_utf8(&body[at + 4..at + 4 + n]).unwrap();
+                    (v.parse().unwrap(), at + 4 + n)
+                };
+                let (a, next) = text(2);
+                let (b, _) = text(next);
+                assert_eq!(Some(&(a, b)), values.next(), "batch {batch} (seed {seed})");
+                rows_seen += 1;
+            }
+        }
+        if rrng.random_range(0..200) == 0 {
+            tokio::time::sleep(Duration::from_millis(rrng.random_range(1..20))).await;
+        }
+    }
+    let _w = writer.await.unwrap();
+    busy.await.unwrap();
+    let want_rows: usize = expected.iter().map(|(_, v)| v.len()).sum();
+    assert_eq!(rows_seen, want_rows);
+    assert!(rows_seen > BATCHES, "rows were asked for");
+    g.shutdown().await;
+}

@@ -9,10 +9,13 @@ use crate::error::{Error, Result};
 /// Tag byte plus the 4-byte length.
 pub const HEADER_LEN: usize = 5;
 
-/// Default ceiling for one message, tag and length included. PostgreSQL
-/// itself refuses most messages above 1 GiB; 256 MiB leaves room for large
-/// rows and COPY chunks while bounding what one client can pin in memory.
-pub const DEFAULT_MAX_MESSAGE: usize = 256 << 20;
+/// Default ceiling for one message, tag and length included: a body of
+/// 1 GiB, PostgreSQL's own ceiling (a larger value cannot be stored, so no
+/// larger row or statement can exist). Messages no hook inspects are
+/// streamed through as they arrive, so the ceiling does not say what a
+/// client can pin in memory; an inspected one (a Parse or a Bind with eqp)
+/// is buffered whole, as PostgreSQL buffers it.
+pub const DEFAULT_MAX_MESSAGE: usize = (1 << 30) + HEADER_LEN;
 
 /// Ceiling for a startup-family packet (StartupMessage, SSLRequest, ...),
 /// length included. PostgreSQL uses the same limit (MAX_STARTUP_PACKET_LENGTH).

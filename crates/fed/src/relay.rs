@@ -765,6 +765,244 @@ mod tests {
         assert_eq!(got, rows, "after a row the error is the client's");
     }
 
+    /// A small deterministic generator: the same seed, the same run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        /// In `lo..=hi`.
+        fn range(&mut self, lo: usize, hi: usize) -> usize {
+            lo + (self.next() % (hi - lo + 1) as u64) as usize
+        }
+
+        /// Mostly small, now and then past the streaming threshold.
+        fn size(&mut self) -> usize {
+            match self.range(0, 20) {
+                0 => self.range(STREAM_THRESHOLD, 3 * STREAM_THRESHOLD),
+                1..=4 => self.range(1000, 20_000),
+                _ => self.range(0, 200),
+            }
+        }
+    }
+
+    /// Writes `bytes` in random pieces, yielding now and then.
+    async fn write_in_pieces(w: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8], rng: &mut Rng) {
+        let mut at = 0;
+        while at < bytes.len() {
+            let n = rng.range(1, 9000).min(bytes.len() - at);
+            w.write_all(&bytes[at..at + n]).await.unwrap();
+            at += n;
+            if rng.range(0, 3) == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// Reads exactly `len` bytes in random pieces.
+    async fn read_in_pieces(
+        r: &mut (impl AsyncReadExt + Unpin),
+        len: usize,
+        rng: &mut Rng,
+    ) -> Vec<u8> {
+        let mut got = Vec::with_capacity(len);
+        while got.len() < len {
+            let want = rng.range(1, 12_000).min(len - got.len());
+            let mut buf = vec![0u8; want];
+            let n = r.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed after {} of {len} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+            if rng.range(0, 4) == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        got
+    }
+
+    /// One batch the client sends (a simple Query, or Parse/Bind/Execute/
+    /// Sync) and the server's answer to it, with random rows.
+    fn batch(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
+        let mut sql = vec![b's'; rng.size()];
+        sql.push(0);
+        let mut ask = Vec::new();
+        let mut answer = Vec::new();
+        let extended = rng.range(0, 1) == 1;
+        if extended {
+            let mut parse = vec![0];
+            parse.extend_from_slice(&sql);
+            parse.extend_from_slice(&[0, 0]);
+            ask.extend(frame(b'P', &parse));
+            ask.extend(frame(b'B', &[0, 0, 0, 0, 0, 0, 0]));
+            ask.extend(frame(b'E', &[0, 0, 0, 0, 0]));
+            ask.extend(frame(b'S', b""));
+            answer.extend(frame(b'1', b""));
+            answer.extend(frame(b'2', b""));
+        } else {
+            ask.extend(frame(b'Q', &sql));
+        }
+        let rows = rng.range(0, 6);
+        for _ in 0..rows {
+            answer.extend(frame(b'D', &vec![b'r'; rng.size()]));
+        }
+        if rng.range(0, 5) == 0 {
+            answer.extend(frame(b'N', b"Snotice\0\0"));
+        }
+        answer.extend(frame(b'C', format!("SELECT {rows}\0").as_bytes()));
+        answer.extend(frame(b'Z', b"I"));
+        (ask, answer)
+    }
+
+    /// The framing holds for any interleaving of partial reads and writes on
+    /// both sides: a client that pipelines random batches in random pieces
+    /// while reading answers at random points, and a server that answers each
+    /// batch as it has read it, in random pieces too, each get byte for byte
+    /// what the other sent, messages from empty to past the streaming
+    /// threshold and the high-water mark.
+    #[tokio::test]
+    async fn random_pieces_on_both_sides_never_break_the_framing() {
+        for seed in 1..=12u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let batches: Vec<(Vec<u8>, Vec<u8>)> =
+                (0..rng.range(20, 120)).map(|_| batch(&mut rng)).collect();
+            let asked: Vec<u8> = batches.iter().flat_map(|(a, _)| a.clone()).collect();
+            let answered: Vec<u8> = batches.iter().flat_map(|(_, a)| a.clone()).collect();
+            let mut e = ends();
+            let (mut cr, mut cw) = e.client_peer.into_split();
+            let (mut sr, mut sw) = e.server_peer.into_split();
+            let (mut r1, mut r2, mut r3) = (
+                Rng(rng.next() | 1),
+                Rng(rng.next() | 1),
+                Rng(rng.next() | 1),
+            );
+            let client = {
+                let asked = asked.clone();
+                let want = answered.len();
+                tokio::spawn(async move {
+                    let writing = write_in_pieces(&mut cw, &asked, &mut r1);
+                    let reading = read_in_pieces(&mut cr, want, &mut r2);
+                    let ((), got) = tokio::join!(writing, reading);
+                    (got, cr, cw)
+                })
+            };
+            let server = tokio::spawn(async move {
+                let mut got = Vec::new();
+                for (ask, answer) in batches {
+                    got.extend(read_in_pieces(&mut sr, ask.len(), &mut r3).await);
+                    write_in_pieces(&mut sw, &answer, &mut r3).await;
+                }
+                (got, sr, sw)
+            });
+            let mut pipeline = Pipeline::new();
+            let relay = Relay::new(
+                &mut e.client,
+                &mut e.server,
+                &mut pipeline,
+                Unterminate,
+                Mode::Session,
+            );
+            let ((client_got, ..), (server_got, ..)) = tokio::select! {
+                o = relay => panic!("seed {seed}: relay ended: {o:?}"),
+                r = async { (client.await.unwrap(), server.await.unwrap()) } => r,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => panic!("seed {seed}: stalled"),
+            };
+            assert!(
+                server_got == asked,
+                "seed {seed}: the server got other bytes"
+            );
+            assert!(
+                client_got == answered,
+                "seed {seed}: the client got other bytes"
+            );
+            assert!(pipeline.is_idle(), "seed {seed}: the pipeline lost count");
+        }
+    }
+
+    /// A message of PostgreSQL's largest size, 1 GiB, goes through in each
+    /// direction: streamed (no 1 GiB buffer), byte for byte.
+    #[tokio::test]
+    async fn gigabyte_messages_stream_both_ways() {
+        const BODY: usize = 1 << 30;
+        let mut e = ends();
+        let (mut cr, mut cw) = e.client_peer.into_split();
+        let (mut sr, mut sw) = e.server_peer.into_split();
+        let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        // Writes a message with a BODY-byte body made of `chunk` repeated.
+        async fn huge(w: &mut (impl AsyncWriteExt + Unpin), tag: u8, chunk: &[u8]) {
+            w.write_all(&[tag]).await.unwrap();
+            w.write_all(&((BODY + 4) as u32).to_be_bytes())
+                .await
+                .unwrap();
+            for _ in 0..BODY / chunk.len() {
+                w.write_all(chunk).await.unwrap();
+            }
+        }
+        // Reads a huge message and checks every byte.
+        async fn check(r: &mut (impl AsyncReadExt + Unpin), tag: u8, chunk: &[u8]) {
+            let mut header = [0u8; 5];
+            r.read_exact(&mut header).await.unwrap();
+            assert_eq!(header[0], tag);
+            assert_eq!(
+                u32::from_be_bytes(header[1..].try_into().unwrap()) as usize,
+                BODY + 4
+            );
+            let mut buf = vec![0u8; chunk.len()];
+            for i in 0..BODY / chunk.len() {
+                r.read_exact(&mut buf).await.unwrap();
+                assert!(buf == chunk, "chunk {i} differs");
+            }
+        }
+        let client = {
+            let chunk = chunk.clone();
+            tokio::spawn(async move {
+                // A Query's text is the body: any bytes then a NUL; the
+                // relay only frames it.
+                let send = huge(&mut cw, b'Q', &chunk);
+                let receive = async {
+                    check(&mut cr, b'D', &chunk).await;
+                    let mut tail = vec![0u8; frame(b'C', b"SELECT 1\0").len() + 6];
+                    cr.read_exact(&mut tail).await.unwrap();
+                    tail
+                };
+                let ((), tail) = tokio::join!(send, receive);
+                (tail, cr, cw)
+            })
+        };
+        let server = {
+            let chunk = chunk.clone();
+            tokio::spawn(async move {
+                check(&mut sr, b'Q', &chunk).await;
+                huge(&mut sw, b'D', &chunk).await;
+                let mut tail = frame(b'C', b"SELECT 1\0");
+                tail.extend(frame(b'Z', b"I"));
+                sw.write_all(&tail).await.unwrap();
+                (tail, sr, sw)
+            })
+        };
+        let mut pipeline = Pipeline::new();
+        let relay = Relay::new(
+            &mut e.client,
+            &mut e.server,
+            &mut pipeline,
+            Unterminate,
+            Mode::Transaction,
+        );
+        let (outcome, (got, ..), (sent, ..)) =
+            tokio::join!(relay, async { client.await.unwrap() }, async {
+                server.await.unwrap()
+            });
+        assert!(matches!(outcome, Outcome::Idle), "{outcome:?}");
+        assert_eq!(got, sent);
+        assert!(
+            e.client.rbuf_mut().capacity() < 64 << 20 && e.server.rbuf_mut().capacity() < 64 << 20,
+            "a huge message was buffered whole"
+        );
+    }
+
     /// Terminate stops the relay and is not forwarded.
     #[tokio::test]
     async fn terminate_is_swallowed() {
