@@ -67,6 +67,9 @@ async fn serve(
                 Target::Pool(r) => (r, Some(counted)),
                 Target::Console { auth, role } => {
                     check(conn, startup, &auth).await?;
+                    let Some(role) = role else {
+                        return Err(crate::pgbouncer::Bouncer::not_allowed());
+                    };
                     backend::Authentication::Ok.encode(conn.out());
                     let registration = shared.cancels.register(None);
                     return Box::pin(crate::pgbouncer::console::serve(

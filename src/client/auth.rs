@@ -23,11 +23,28 @@ pub async fn wrong_password(user: &str) -> ClientError {
     )
 }
 
+/// Most bytes of one message a client may send before it is authenticated,
+/// header included: PostgreSQL's own limit on an authentication packet
+/// (PG_MAX_AUTH_TOKEN_LENGTH). A stranger cannot make pggat hold more.
+const MAX_AUTH_MESSAGE: usize = 65535 + fed::frame::HEADER_LEN;
+
 /// Runs the authentication exchange with `secret` for `user`. On success
 /// returns the SCRAM ClientKey when the client used SCRAM (for pass-through).
 /// AuthenticationOk is *not* sent: the caller sends it with the rest of the
 /// startup reply.
 pub async fn authenticate(
+    conn: &mut Conn,
+    user: &str,
+    secret: &auth::PreparedSecret,
+    method: Option<auth::Method>,
+) -> Result<Option<auth::ClientKey>, ClientError> {
+    conn.set_max_message(MAX_AUTH_MESSAGE);
+    let result = exchange(conn, user, secret, method).await;
+    conn.set_max_message(fed::frame::DEFAULT_MAX_MESSAGE);
+    result
+}
+
+async fn exchange(
     conn: &mut Conn,
     user: &str,
     secret: &auth::PreparedSecret,
@@ -44,16 +61,17 @@ pub async fn authenticate(
     loop {
         send_request(conn, &request);
         conn.flush().await.map_err(io_err)?;
-        let msg = conn.read().await.map_err(io_err)?;
-        if msg.tag != frontend::tag::PASSWORD_LIKE {
-            return Err(ClientError::fatal(
-                SqlState::PROTOCOL_VIOLATION,
-                format!(
-                    "expected password response, got message type {:?}",
-                    msg.tag as char
-                ),
-            ));
+        // Judged by its first byte, before its length: anything but a
+        // password message (a second StartupMessage, whose first byte is a
+        // length's) is refused at once, not waited for.
+        while conn.buffered().is_empty() {
+            conn.fill().await.map_err(io_err)?;
         }
+        let tag = conn.buffered()[0];
+        if tag != frontend::tag::PASSWORD_LIKE {
+            return Err(unexpected(tag));
+        }
+        let msg = conn.read().await.map_err(io_err)?;
         let reply = match request {
             auth::Request::Cleartext | auth::Request::Md5 { .. } => {
                 let pw = frontend::PasswordMessage::decode(&msg.body).map_err(malformed)?;
@@ -111,7 +129,23 @@ fn send_request(conn: &mut Conn, request: &auth::Request) {
     }
 }
 
+fn unexpected(tag: u8) -> ClientError {
+    ClientError::fatal(
+        SqlState::PROTOCOL_VIOLATION,
+        format!(
+            "expected password response, got message type {:?}",
+            tag as char
+        ),
+    )
+}
+
 fn io_err(e: fed::Error) -> ClientError {
+    if let fed::Error::TooLong { .. } | fed::Error::BadLength(_) = e {
+        return ClientError::fatal(
+            SqlState::PROTOCOL_VIOLATION,
+            format!("invalid password packet: {e}"),
+        );
+    }
     ClientError::fatal(
         SqlState::CONNECTION_FAILURE,
         format!("connection lost during authentication: {e}"),

@@ -201,7 +201,8 @@ fn parse_options(options: &str, out: &mut Vec<(String, String)>) -> Result<(), C
                 ),
             ));
         };
-        let Some((k, v)) = setting.split_once('=') else {
+        // An empty name (`-c=`, `-c =x`, `--=`) names no setting.
+        let Some((k, v)) = setting.split_once('=').filter(|(k, _)| !k.is_empty()) else {
             return Err(ClientError::fatal(
                 SqlState::SYNTAX_ERROR,
                 format!("invalid startup option \"{setting}\": expected name=value"),
@@ -236,5 +237,21 @@ mod tests {
         let mut out = Vec::new();
         assert!(parse_options("-F", &mut out).is_err());
         assert!(parse_options("-c novalue", &mut out).is_err());
+    }
+
+    /// Options that name no setting (CVE-2025-107349's class) are refused
+    /// with a clear error, never passed on as an empty name.
+    #[test]
+    fn options_without_a_name_are_refused() {
+        for options in ["-c=", "-c =x", "--=", "--=x", "-c", "--", "-c= -c a=b"] {
+            let mut out = Vec::new();
+            let err = parse_options(options, &mut out).expect_err(options);
+            assert!(out.iter().all(|(k, _)| !k.is_empty()), "{options}: {out:?}");
+            assert!(
+                err.code == SqlState::SYNTAX_ERROR || err.code == SqlState::FEATURE_NOT_SUPPORTED,
+                "{options}: {:?}",
+                err.code
+            );
+        }
     }
 }

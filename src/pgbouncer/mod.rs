@@ -98,8 +98,9 @@ pub enum Target {
     Console {
         /// How the user is checked.
         auth: AuthPlan,
-        /// What it may do.
-        role: Role,
+        /// What it may do; `None`: nothing, it is refused once
+        /// authenticated.
+        role: Option<Role>,
     },
 }
 
@@ -338,6 +339,13 @@ impl Bouncer {
         }
     }
 
+    /// The console's refusal of an authenticated user in neither
+    /// `admin_users` nor `stats_users`.
+    pub fn not_allowed() -> ClientError {
+        ClientError::fatal(SqlState::INSUFFICIENT_PRIVILEGE, "not allowed")
+            .with_hint("the console is for admin_users and stats_users of pgbouncer.ini")
+    }
+
     async fn console(
         &self,
         router: &Router,
@@ -346,15 +354,14 @@ impl Bouncer {
     ) -> Result<Target, ClientError> {
         let v = &self.config.values;
         let listed = |name| v.list(name).iter().any(|u| u == &startup.user);
+        // Judged after the password, as PgBouncer does: who is listed is
+        // not told to someone who cannot log in.
         let role = if listed("admin_users") {
-            Role::Admin
+            Some(Role::Admin)
         } else if listed("stats_users") {
-            Role::Stats
+            Some(Role::Stats)
         } else {
-            return Err(
-                ClientError::fatal(SqlState::INSUFFICIENT_PRIVILEGE, "not allowed")
-                    .with_hint("the console is for admin_users and stats_users of pgbouncer.ini"),
-            );
+            None
         };
         let secret = self.config.secret(&startup.user);
         let auth = match (method, secret) {
@@ -424,12 +431,21 @@ impl Bouncer {
             .or_else(|| v.text("auth_dbname"))
             .or_else(|| db.dbname.clone())
             .unwrap_or_else(|| db.name.clone());
+        // The query names pg_authid and now() unqualified: with a fixed
+        // search_path, no schema a role or database default puts first can
+        // shadow them (CVE-2025-12819). Sent at startup, so it overrides
+        // ALTER ROLE/DATABASE ... SET; clients' parameters never reach this
+        // pool.
+        let mut parameters = db.parameters.clone();
+        parameters.retain(|(k, _)| !k.eq_ignore_ascii_case("search_path"));
+        parameters.push(("search_path".to_owned(), AUTH_SEARCH_PATH.to_owned()));
         let auth_db = gat::pgbouncer::Database {
             dbname: Some(dbname),
             user: None,
             password: None,
             pool_size: Some(2),
             min_pool_size: Some(0),
+            parameters,
             ..db.clone()
         };
         let secret = self.config.secret(auth_user).map(str::to_owned);
@@ -631,6 +647,10 @@ pub struct Admitted {
 fn key_prefix(path: &Path) -> String {
     format!("pgbouncer\0{}\0", path.display())
 }
+
+/// The search_path auth_query runs with: the system catalogs, and temporary
+/// objects only after them.
+const AUTH_SEARCH_PATH: &str = "pg_catalog, pg_temp";
 
 /// What follows the prefix in the key of an auth_query pool.
 const LOOKUP: &str = "auth_query\0";

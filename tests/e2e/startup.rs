@@ -196,3 +196,61 @@ async fn the_local_address_matcher_tells_listeners_apart() {
     drop(unix);
     g.shutdown().await;
 }
+
+/// Reads messages until an ErrorResponse (its SQLSTATE) or the end; panics
+/// on AuthenticationOk: the client must never get in.
+async fn refusal(s: &mut tokio::net::TcpStream) -> Option<String> {
+    loop {
+        let (tag, body) = tokio::time::timeout(std::time::Duration::from_secs(2), read_message(s))
+            .await
+            .expect("answered at once, not at a timeout")?;
+        match tag {
+            b'E' => return Some(error_code(&body)),
+            b'R' => assert_ne!(body[..4], [0, 0, 0, 0], "authenticated"),
+            _ => {}
+        }
+    }
+}
+
+/// A second StartupMessage where the SCRAM exchange expects its first
+/// message (CVE-2026-107350's class), perhaps for another user: refused at
+/// once with 08P01, never a login as either user; and a password message
+/// too long to be one, refused from its header, before pggat holds it.
+#[tokio::test]
+async fn a_second_startup_message_or_a_huge_password_packet_is_refused_at_once() {
+    let g = Pggat::start(&session_pool(cluster(), "restart", SCRAM, 2)).await;
+    let startup = |user: &str| {
+        packet(
+            196608,
+            format!("user\0{user}\0database\0restart\0\0").as_bytes(),
+        )
+    };
+    for second in [
+        startup(MD5.name),
+        startup(SCRAM.name),
+        packet(80877103, b""), // SSLRequest
+        // A password message announcing 100,000 bytes: past what any
+        // authentication message may be.
+        b"p\0\x01\x86\xa4".to_vec(),
+        b"p\xff\xff\xff\xff".to_vec(),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+        s.write_all(&startup(SCRAM.name)).await.unwrap();
+        let (tag, body) = read_message(&mut s).await.expect("a reply");
+        assert_eq!((tag, &body[..4]), (b'R', &10i32.to_be_bytes()[..]), "SASL");
+        s.write_all(&second).await.unwrap();
+        assert_eq!(
+            refusal(&mut s).await.as_deref(),
+            Some("08P01"),
+            "{second:?}"
+        );
+        assert!(read_message(&mut s).await.is_none(), "the socket is closed");
+    }
+    // Still serving.
+    let c = g
+        .connect(SCRAM.name, SCRAM.password, "restart")
+        .await
+        .unwrap();
+    c.simple_query("SELECT 1").await.unwrap();
+    g.shutdown().await;
+}

@@ -409,6 +409,12 @@ impl<'a> ClientAuth<'a> {
         let salt = scram::decode64(attrs.expect(b's')?, b's')?;
         let iterations =
             scram::parse_iterations(attrs.expect(b'i')?).ok_or(Error::BadIterations)?;
+        if iterations > scram::MAX_ITERATIONS {
+            return Err(Error::TooManyIterations {
+                count: iterations,
+                max: scram::MAX_ITERATIONS,
+            });
+        }
         attrs.skip_extensions()?;
 
         let (client_key, server_key) = self.credentials.scram_keys(&salt, iterations)?;

@@ -85,6 +85,15 @@ pub enum Error {
     /// The iteration count in server-first is not a positive decimal number that fits in 32 bits.
     #[error("malformed SCRAM message: invalid iteration count")]
     BadIterations,
+    /// The server asks for more PBKDF2 iterations than pggat runs (2^20):
+    /// deriving the keys would hold a worker thread for as long as it says.
+    #[error("the server asks for {count} SCRAM iterations, more than the {max} pggat runs")]
+    TooManyIterations {
+        /// What the server asked for.
+        count: u32,
+        /// The ceiling.
+        max: u32,
+    },
     /// Bytes follow the last attribute a SCRAM message may carry.
     #[error("malformed SCRAM message: trailing data")]
     TrailingData,

@@ -96,6 +96,12 @@ pub(crate) fn decode_key(
     decode64(data, attribute)?.try_into().map_err(|_| wrong_len)
 }
 
+/// Most PBKDF2 iterations pggat runs for one login: the key derivation is
+/// synchronous CPU work, and a server (or a verifier) naming billions would
+/// hold a worker thread for an hour. 2^20 is over OWASP's advice for
+/// PBKDF2-SHA-256 (600,000) and 256 times PostgreSQL's default (4096).
+pub const MAX_ITERATIONS: u32 = 1 << 20;
+
 /// A positive decimal iteration count. Digits only: no sign, no spaces, nothing `str::parse` would forgive.
 pub(crate) fn parse_iterations(data: &[u8]) -> Option<u32> {
     if data.is_empty() || !data.iter().all(u8::is_ascii_digit) {

@@ -355,6 +355,11 @@ impl PreparedSecret {
         } else if let Some(md5) = &self.md5 {
             Md5Secret::derive(password, &self.user) == *md5
         } else if let Some(verifier) = &self.scram {
+            if verifier.iterations > scram::MAX_ITERATIONS {
+                // Checking would hold a worker for as long as the verifier
+                // says: refused, like a wrong password.
+                return false;
+            }
             let salted = scram::salted_password(password, &verifier.salt, verifier.iterations);
             let (client_key, _) = scram::client_and_server_keys(&salted);
             scram::sha256(&client_key)

@@ -286,8 +286,16 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 break;
             }
             let buf = server.rbuf_mut();
-            let Some(h) = frame::header(&buf[run..], max)? else {
-                break;
+            let h = match frame::header(&buf[run..], max) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => {
+                    // What came before the bad header is the client's.
+                    if run > 0 {
+                        client.push(buf.split_to(run).freeze());
+                    }
+                    return Err(e);
+                }
             };
             let avail = buf.len() - run;
             if avail < h.len {
@@ -396,8 +404,22 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 break;
             }
             let buf = client.rbuf_mut();
-            let Some(h) = frame::header(&buf[run..], max)? else {
-                break;
+            let h = match frame::header(&buf[run..], max) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => {
+                    // The messages before the bad header were counted as
+                    // sent: they must reach the server, or the pipeline
+                    // would wait for answers to nothing.
+                    if run > 0 {
+                        let bytes = buf.split_to(run).freeze();
+                        if let Some(r) = record.as_deref_mut() {
+                            r.sent(&bytes);
+                        }
+                        server.push(bytes);
+                    }
+                    return Err(e);
+                }
             };
             let avail = buf.len() - run;
             if avail < h.len {
@@ -1001,6 +1023,35 @@ mod tests {
             e.client.rbuf_mut().capacity() < 64 << 20 && e.server.rbuf_mut().capacity() < 64 << 20,
             "a huge message was buffered whole"
         );
+    }
+
+    /// A client whose stream turns to garbage (a length of -1) after a whole
+    /// query: the query still reaches the server, so the pipeline's count of
+    /// what the server owes stays true and the server can be cleaned.
+    #[tokio::test]
+    async fn messages_before_a_bad_header_are_forwarded() {
+        let mut e = ends();
+        let mut bytes = frame(b'Q', b"SELECT 1\0");
+        bytes.extend_from_slice(b"Q\xff\xff\xff\xff");
+        e.client_peer.write_all(&bytes).await.unwrap();
+        let mut pipeline = Pipeline::new();
+        let outcome = Relay::new(
+            &mut e.client,
+            &mut e.server,
+            &mut pipeline,
+            Unterminate,
+            Mode::Transaction,
+        )
+        .await;
+        assert!(
+            matches!(outcome, Outcome::ClientGone(Error::BadLength(-1))),
+            "{outcome:?}"
+        );
+        e.server.flush().await.unwrap();
+        drop(e.server);
+        let mut got = Vec::new();
+        e.server_peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, frame(b'Q', b"SELECT 1\0"));
     }
 
     /// Terminate stops the relay and is not forwarded.

@@ -367,6 +367,13 @@ mod tests {
         }
         let typo = error(Severity::Error, SqlState::SYNTAX_ERROR, "x");
         assert_eq!(error_kind(&typo), ErrorKind::Other);
+        // No SQLSTATE at all (CVE-2025-6666's class): an error like any
+        // other, a FATAL one still ends the session; garbage is no panic.
+        assert_eq!(error_kind(b"SERROR\0Mx\0\0"), ErrorKind::Other);
+        assert!(matches!(error_kind(b"SFATAL\0Mx\0\0"), ErrorKind::Fatal(_)));
+        for garbage in [&b""[..], b"C", b"C42P01", b"\0\0\0"] {
+            let _ = error_kind(garbage);
+        }
     }
 
     #[test]

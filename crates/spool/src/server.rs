@@ -651,3 +651,22 @@ pub fn server_error(body: &[u8]) -> ServerError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::server_error;
+
+    /// A server's ErrorResponse without a SQLSTATE (CVE-2025-6666's class),
+    /// or one that does not decode, still gives the client a code and a
+    /// message.
+    #[test]
+    fn errors_without_a_sqlstate_get_one() {
+        let e = server_error(b"SFATAL\0Mboom\0\0");
+        assert_eq!((e.severity.as_str(), e.code.as_str()), ("FATAL", "XX000"));
+        assert_eq!(e.message, "boom");
+        let e = server_error(b"\0");
+        assert_eq!(e.code.len(), 5);
+        let e = server_error(b"Sno terminator");
+        assert_eq!(e.code, "08P01");
+    }
+}

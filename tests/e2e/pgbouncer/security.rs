@@ -153,3 +153,105 @@ async fn tls_settings_of_the_ini_encrypt_both_sides() {
     assert!(message(&e).contains("SSL required"), "{}", message(&e));
     running.shutdown().await;
 }
+
+/// The console refuses a user in neither admin_users nor stats_users only
+/// once it has proved its password, so a stranger learns nothing of who is
+/// listed; a stats user may look but not act (CVE-2025-6667's class).
+#[tokio::test]
+async fn the_console_is_for_listed_users_and_stats_users_change_nothing() {
+    let ini = Ini::new("", "");
+    // An auth_file user in neither list.
+    let userlist = ini.dir.path().join("userlist.txt");
+    let mut users = std::fs::read_to_string(&userlist).unwrap();
+    users.push_str("\"pgb_plain\" \"plain-secret\"\n");
+    std::fs::write(&userlist, users).unwrap();
+    let _server = start(&ini).await;
+
+    for (user, password, code) in [
+        ("pgb_nobody", "anything", "28P01"),
+        ("pgb_plain", "wrong", "28P01"),
+        ("pgb_plain", "plain-secret", "42501"),
+    ] {
+        let e = connect(&ini.url(user, password, "pgbouncer"))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{user} reached the console"));
+        assert_eq!(sqlstate(&e).as_deref(), Some(code), "{user}: {e}");
+    }
+
+    let stats = ini.connect(MD5, "pgbouncer").await.expect("stats user");
+    for command in [
+        "PAUSE",
+        "PAUSE one",
+        "RESUME",
+        "SUSPEND",
+        "KILL one",
+        "KILL_CLIENT 1",
+        "RECONNECT",
+        "WAIT_CLOSE",
+        "DISABLE one",
+        "ENABLE one",
+        "RELOAD",
+        "SHUTDOWN",
+        "SET default_pool_size = 3",
+    ] {
+        let e = stats.simple_query(command).await.expect_err(command);
+        assert_eq!(message(&e), "admin access needed", "{command}");
+    }
+    // Nothing changed: the setting stands, the pool serves.
+    let (cols, rows) = console(&stats, "SHOW CONFIG").await.unwrap();
+    let size = rows
+        .iter()
+        .find(|r| column(&cols, r, "key") == "default_pool_size")
+        .map(|r| column(&cols, r, "value").to_owned());
+    assert_eq!(size.as_deref(), Some("2"));
+    let c = ini.connect(MD5, "one").await.expect("still serving");
+    c.simple_query("SELECT 1").await.unwrap();
+}
+
+/// auth_query runs with a fixed search_path, so a database default that
+/// puts a schema of its own first cannot shadow what the query calls
+/// (CVE-2025-12819's class: here an `evil.now()` that would make an expired
+/// role valid), and an expired role is refused (CVE-2025-2291's class)
+/// until its VALID UNTIL moves.
+#[tokio::test]
+async fn auth_query_keeps_its_search_path_and_refuses_expired_roles() {
+    let c = cluster();
+    setup();
+    c.sql("postgres", "CREATE DATABASE pgb_sp").unwrap();
+    c.sql(
+        "postgres",
+        "SET password_encryption = 'scram-sha-256'; \
+         CREATE ROLE pgb_expired LOGIN PASSWORD 'expired-secret' VALID UNTIL '2000-01-01'",
+    )
+    .unwrap();
+    c.sql(
+        "pgb_sp",
+        "CREATE SCHEMA evil; \
+         CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql \
+             AS 'SELECT ''1990-01-01''::timestamptz'; \
+         ALTER DATABASE pgb_sp SET search_path = evil, pg_catalog",
+    )
+    .unwrap();
+    let ini = Ini::new(
+        "",
+        &format!("sp = host=127.0.0.1 port={} dbname=pgb_sp", c.port()),
+    );
+    let _server = start(&ini).await;
+    let url = ini.url("pgb_expired", "expired-secret", "sp");
+
+    let e = connect(&url).await.expect_err("an expired role got in");
+    assert_eq!(sqlstate(&e).as_deref(), Some("28P01"), "{e}");
+
+    c.sql("postgres", "ALTER ROLE pgb_expired VALID UNTIL 'infinity'")
+        .unwrap();
+    let client = connect(&url).await.expect("valid again");
+    // Only the lookup's search_path is fixed: the client's session has the
+    // database's.
+    let path: String = client
+        .query_one("SHOW search_path", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(path, "evil, pg_catalog");
+}

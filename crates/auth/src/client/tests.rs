@@ -253,6 +253,22 @@ fn server_first_errors() {
             Error::MissingAttribute { expected: 'i' },
         ),
         (b"r=rOprNGfwEbeRWgbNEkqOx,s=QQ==,i=0", Error::BadIterations),
+        // A server naming billions of iterations (CVE-2025-6669's class):
+        // refused before any PBKDF2 runs, or this test would hang.
+        (
+            b"r=rOprNGfwEbeRWgbNEkqOx,s=QQ==,i=4294967295",
+            Error::TooManyIterations {
+                count: u32::MAX,
+                max: 1 << 20,
+            },
+        ),
+        (
+            b"r=rOprNGfwEbeRWgbNEkqOx,s=QQ==,i=2000000000",
+            Error::TooManyIterations {
+                count: 2_000_000_000,
+                max: 1 << 20,
+            },
+        ),
         (b"r=rOprNGfwEbeRWgbNEkqOx,s=QQ==,i=-1", Error::BadIterations),
         (
             b"r=rOprNGfwEbeRWgbNEkqOx,s=QQ==,i=99999999999",

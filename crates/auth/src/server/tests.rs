@@ -306,6 +306,17 @@ fn client_final_errors() {
     let cases: Vec<(String, Error)> = vec![
         (String::new(), Error::MissingAttribute { expected: 'c' }),
         ("c=biws".into(), Error::MissingAttribute { expected: 'r' }),
+        // No nonce at all (CVE-2025-19888's class), or one after the proof,
+        // or an empty one: never accepted on the proof alone.
+        (
+            format!("c=biws,{p}"),
+            Error::MissingAttribute { expected: 'r' },
+        ),
+        (
+            format!("c=biws,{p},{r}"),
+            Error::MissingAttribute { expected: 'r' },
+        ),
+        (format!("c=biws,r=,{p}"), Error::NonceMismatch),
         (
             format!("{r},c=biws,{p}"),
             Error::MissingAttribute { expected: 'c' },

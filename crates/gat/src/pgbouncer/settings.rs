@@ -273,7 +273,8 @@ impl Values {
 pub fn parse_seconds(text: &str) -> Option<Duration> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // try_: 1e20 seconds is finite but no Duration (a panic, not an error).
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let unit_of = [("min", "m"), ("sec", "s")];
     let mut owned = text.to_owned();
@@ -294,6 +295,18 @@ pub fn split_list(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_past_what_a_duration_holds_are_errors_not_panics() {
+        use super::parse_seconds;
+        for bad in ["1e20", "2e19", "inf", "NaN", "-1", "-0.5"] {
+            assert_eq!(parse_seconds(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_seconds("1.5"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+    }
+
     use super::*;
 
     #[test]
