@@ -279,6 +279,9 @@ pub async fn serve(
                     // Where the replica had got to; the primary's position,
                     // read once there, tells whether that was short.
                     let replayed = replayed_after_error(&mut guard).await;
+                    if settings.pinned().is_some() {
+                        guard.must_reset("DISCARD ALL");
+                    }
                     give_back(guard).await;
                     catch_lag = false;
                     lag_check = Some((i, moves, replayed));

@@ -1,5 +1,5 @@
 //! Every decoder must return an error, never panic, on any bytes a peer can
-//! send. Run: `cargo +nightly fuzz run decode` from this directory.
+//! send. Run: `cargo fuzz run decode -s none` from this directory (see fuzz/README.md).
 #![no_main]
 #![forbid(unsafe_code)]
 

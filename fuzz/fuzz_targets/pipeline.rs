@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
     for pair in data.chunks(2) {
         match pair {
             [0, tag] => p.client_sent(*tag),
-            [_, tag] => p.server_sent(*tag, Some(b'I')),
+            [_, tag] => {
+                p.server_sent(*tag, Some(b'I'));
+            }
             _ => {}
         }
         let _ = (p.is_idle(), p.owed(), p.needs_sync());

@@ -125,7 +125,9 @@ fn read_into(
                 "key = value",
             ));
         };
-        let value_at = line.len() - value.trim_start().len();
+        // Where the value starts in the line: measured in the trimmed body
+        // (the value is a suffix of it; the line may have trailing spaces).
+        let value_at = indent + body.len() - value.trim_start().len();
         let Some(section) = sections.last_mut() else {
             return Err(Error::at(
                 &pos,
@@ -136,7 +138,7 @@ fn read_into(
         section.entries.push(Entry {
             key,
             value: value.trim().to_owned(),
-            value_pos: pos_at(value_at.min(line.len())),
+            value_pos: pos_at(value_at),
             pos,
         });
     }
@@ -217,6 +219,18 @@ mod tests {
         );
         assert_eq!(sections[2].entries[0].key, "listen_port");
         assert_eq!(sections[2].entries[0].value, "6432");
+    }
+
+    /// Found by the pgbouncer_ini fuzz target: trailing spaces after a value
+    /// that holds multi-byte characters put its position inside one (a
+    /// panic on slicing), and pointed past the value anyway.
+    #[test]
+    fn value_positions_ignore_trailing_spaces() {
+        let files = Files::new(&[("/f.ini", "[databases]\np0 = p\u{e9}\u{e9} host=x  \n")]);
+        let sections = read(Path::new("/f.ini"), &files).unwrap();
+        let entry = &sections[0].entries[0];
+        assert_eq!(entry.value, "p\u{e9}\u{e9} host=x");
+        assert_eq!(entry.value_pos.col, 6);
     }
 
     #[test]
