@@ -182,10 +182,21 @@ impl Cluster {
     }
 
     /// Stops applying WAL (a standby only): it keeps receiving but falls
-    /// behind, until [`Cluster::resume_replay`].
+    /// behind, until [`Cluster::resume_replay`]. Returns once replay has
+    /// really stopped (`pg_wal_replay_pause` only asks; the startup process
+    /// may apply a few more records first), so what the primary writes next
+    /// is surely not replayed.
     pub fn pause_replay(&self) -> io::Result<()> {
-        self.sql("postgres", "SELECT pg_wal_replay_pause()")
-            .map(drop)
+        self.sql("postgres", "SELECT pg_wal_replay_pause()")?;
+        let paused = wait_until(Duration::from_secs(20), Duration::from_millis(10), || {
+            self.sql("postgres", "SELECT pg_get_wal_replay_pause_state()")
+                .is_ok_and(|s| s == "paused")
+        });
+        if paused {
+            Ok(())
+        } else {
+            Err(io::Error::other("replay did not pause within 20 s"))
+        }
     }
 
     /// Applies WAL again after [`Cluster::pause_replay`].

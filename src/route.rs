@@ -26,7 +26,7 @@ pub use gat::PoolMode;
 pub struct PoolEntry {
     /// Name for logs and errors: `database/user` of the server side.
     pub name: String,
-    /// Session or transaction pooling.
+    /// Session, transaction or statement pooling.
     pub mode: PoolMode,
     /// The server connections.
     pub pool: Arc<spool::Pool>,
@@ -594,10 +594,10 @@ pub(crate) fn build_pool(
         name,
         // pggat's presets are these flags: a pool releases servers after
         // each transaction (transaction pooling) if it says so.
-        mode: if basic.release_after_transaction {
-            PoolMode::Transaction
-        } else {
-            PoolMode::Session
+        mode: match basic.mode {
+            PoolMode::Statement => PoolMode::Statement,
+            _ if basic.release_after_transaction => PoolMode::Transaction,
+            _ => PoolMode::Session,
         },
         pool: spool::Pool::new(recipe, opts),
         config: Arc::new(cfg.clone()),

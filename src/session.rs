@@ -111,7 +111,7 @@ async fn serve(
             ))
             .await
         }
-        PoolMode::Transaction => {
+        PoolMode::Transaction | PoolMode::Statement => {
             Box::pin(crate::transaction::serve(
                 conn,
                 &resolved.params,
@@ -214,12 +214,13 @@ async fn session_pooling(
             guard.release(true).await;
             Err(shutdown_error())
         }
-        // NeedsPrimary and Lagging come only from a recording relay; session
-        // mode records nothing.
+        // NeedsPrimary and Lagging come only from a recording relay, and
+        // TransactionBlock from statement pooling; session mode has neither.
         Some(Outcome::Stopped(_))
         | Some(Outcome::Idle)
         | Some(Outcome::NeedsPrimary)
-        | Some(Outcome::Lagging) => {
+        | Some(Outcome::Lagging)
+        | Some(Outcome::TransactionBlock) => {
             guard.release(true).await;
             Ok(())
         }

@@ -237,7 +237,11 @@ pub async fn serve(
                         if entry.statements { eqp } else { eqp.off() }
                     },
                 );
-                let mut relay = Relay::new(conn, parts.conn, parts.pipeline, mw, Mode::Transaction);
+                let mode = match entry.mode {
+                    gat::PoolMode::Statement => Mode::Statement,
+                    _ => Mode::Transaction,
+                };
+                let mut relay = Relay::new(conn, parts.conn, parts.pipeline, mw, mode);
                 if let Some(r) = recording.as_mut() {
                     relay = relay.recording(r);
                 }
@@ -352,6 +356,16 @@ pub async fn serve(
                 give_back(guard).await;
                 return Ok(());
             }
+            Some(Outcome::TransactionBlock) => {
+                // Rolled back before anyone else gets it.
+                give_back(guard).await;
+                tracing::info!(pool = %entry.name, "closing because: transaction blocks not allowed in statement pooling mode");
+                return Err(ClientError::fatal(
+                    fed::sqlstate::SqlState::PROTOCOL_VIOLATION,
+                    "transaction blocks not allowed in statement pooling mode",
+                )
+                .with_hint("this pool runs each statement on its own: use a transaction pool for BEGIN ... COMMIT"));
+            }
             None => {
                 client.set(ClientState::Idle, 0);
                 if client.is_killed() {
@@ -440,18 +454,21 @@ async fn replayed_after_error(guard: &mut spool::Guard) -> Option<u64> {
 /// On the primary `guard` holds, after a lag error on a replica (`check`:
 /// which, whether the transaction moves, how far it had replayed): the route
 /// back to that replica when it had replayed everything the primary has
-/// written, so the error was the client's own and it sees it from the
+/// inserted, so the error was the client's own and it sees it from the
 /// server it asked; `None` to replay on the primary.
 async fn replay_where_it_was(
     (index, moves, replayed): (usize, bool, Option<u64>),
     guard: &mut spool::Guard,
 ) -> Option<Route> {
     let replayed = replayed?;
-    let written = crate::hybrid::lsn::read(guard.server(), crate::hybrid::lsn::WRITTEN)
+    // The insert position, not the write position: with
+    // `synchronous_commit off` a commit the client has seen (the DDL the
+    // replica lacks) may not be written out yet.
+    let inserted = crate::hybrid::lsn::read(guard.server(), crate::hybrid::lsn::INSERTED)
         .await
         .ok()
         .flatten()?;
-    (replayed >= written).then_some(Route::Replica { index, moves })
+    (replayed >= inserted).then_some(Route::Replica { index, moves })
 }
 
 /// Most servers one transaction tries before its error reaches the client.

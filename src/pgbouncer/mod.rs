@@ -195,6 +195,19 @@ impl Bouncer {
         }
         let method = self.method(startup, stream);
         if startup.database == CONSOLE_DB {
+            if startup.user == CONSOLE_DB
+                && stream.peer_uid() == Some(nix::unistd::getuid().as_raw())
+            {
+                // PgBouncer's own way in: user `pgbouncer` over the unix
+                // socket from a process of the OS user running it, with no
+                // password (peer authentication, as scripts and
+                // CloudNativePG's operator use it).
+                let console = Target::Console {
+                    auth: AuthPlan::Trust,
+                    role: Some(Role::Admin),
+                };
+                return Ok((console, counted));
+            }
             return self
                 .console(router, startup, method)
                 .await
@@ -519,10 +532,12 @@ impl Bouncer {
         let reset = v.text("server_reset_query");
         basic.reset_query = match mode {
             gat::PoolMode::Session => reset,
-            gat::PoolMode::Transaction if v.flag("server_reset_query_always").unwrap_or(false) => {
+            gat::PoolMode::Transaction | gat::PoolMode::Statement
+                if v.flag("server_reset_query_always").unwrap_or(false) =>
+            {
                 reset
             }
-            gat::PoolMode::Transaction => None,
+            gat::PoolMode::Transaction | gat::PoolMode::Statement => None,
         };
         basic.idle_timeout = timeout("server_idle_timeout");
         // PgBouncer waits server_login_retry between failed logins; here
@@ -532,7 +547,7 @@ impl Bouncer {
         basic.reconnect_initial = basic.reconnect_max.min(Duration::from_millis(100));
         basic.track = self.tracked.clone();
         let statements = int("max_prepared_statements");
-        basic.extended_query_sync = mode == gat::PoolMode::Transaction && statements > 0;
+        basic.extended_query_sync = mode != gat::PoolMode::Session && statements > 0;
         basic.max_prepared_statements = statements.max(1);
         let check_query = v.get("server_check_query");
         let mut pool = gat::Pool::new(address);

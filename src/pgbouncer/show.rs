@@ -642,6 +642,7 @@ fn mode_name(m: gat::PoolMode) -> &'static str {
     match m {
         gat::PoolMode::Session => "session",
         gat::PoolMode::Transaction => "transaction",
+        gat::PoolMode::Statement => "statement",
     }
 }
 

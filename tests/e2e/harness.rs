@@ -233,6 +233,11 @@ impl PoolFile {
         PoolFile::new(cluster, db, role, max, "transaction")
     }
 
+    /// `pool basic statement`.
+    pub fn statement(cluster: &Cluster, db: &str, role: Role, max: u32) -> PoolFile {
+        PoolFile::new(cluster, db, role, max, "statement")
+    }
+
     fn new(cluster: &Cluster, db: &str, role: Role, max: u32, mode: &'static str) -> PoolFile {
         PoolFile {
             address: cluster.address(),

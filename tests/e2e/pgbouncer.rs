@@ -685,7 +685,7 @@ async fn the_admin_console_answers_every_show_and_controls_pools() {
     assert_eq!(column(&cols, &fast_close, "value"), "0");
 
     // A broken ini is refused by RELOAD, and the running one stays.
-    std::fs::write(ini.path(), "[pgbouncer]\npool_mode = statement\n").unwrap();
+    std::fs::write(ini.path(), "[pgbouncer]\npool_mode = stmt\n").unwrap();
     let e = admin.simple_query("RELOAD").await.unwrap_err();
     assert!(message(&e).starts_with("RELOAD failed"), "{}", message(&e));
     two.simple_query("SELECT 1").await.expect("still served");

@@ -695,3 +695,38 @@ async fn thousands_of_pipelined_extended_messages_read_at_random_points() {
     assert!(rows_seen > BATCHES, "rows were asked for");
     g.shutdown().await;
 }
+
+/// Statement pooling (`pool basic statement`, PgBouncer's `pool_mode =
+/// statement`): autocommit statements, prepared ones included, share the
+/// servers; a transaction block is refused, the client disconnected, and its
+/// server rolled back before the next client gets it.
+#[tokio::test]
+async fn statement_pooling_runs_autocommit_statements_and_refuses_transaction_blocks() {
+    let g = Pggat::start(&PoolFile::statement(cluster(), "stmt", SCRAM, 1).text()).await;
+    let a = client(&g, "stmt").await;
+    let b = client(&g, "stmt").await;
+    for i in 0..20i32 {
+        let c = if i % 2 == 0 { &a } else { &b };
+        let n: i32 = c
+            .query_one("SELECT $1::int4 + 1", &[&i])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, i + 1);
+    }
+    let e = a
+        .batch_execute("BEGIN")
+        .await
+        .expect_err("a transaction block in statement mode");
+    assert!(
+        message(&e).contains("transaction blocks not allowed in statement pooling mode"),
+        "{e}"
+    );
+    assert!(a.is_closed() || a.simple_query("SELECT 1").await.is_err());
+    // The one server was cleaned: b's statements run outside any block (a
+    // leaked one would refuse them too).
+    for _ in 0..3 {
+        b.simple_query("SELECT 1").await.unwrap();
+    }
+    g.shutdown().await;
+}

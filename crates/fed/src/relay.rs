@@ -45,6 +45,10 @@ pub enum Mode {
     Session,
     /// Until the server is idle and owes nothing (transaction pooling).
     Transaction,
+    /// As `Transaction`, but a ReadyForQuery that says a transaction block
+    /// is open ends the relay with [`Outcome::TransactionBlock`] instead of
+    /// reaching the client (statement pooling).
+    Statement,
 }
 
 /// Why the relay ended.
@@ -77,6 +81,10 @@ pub enum Outcome {
     /// decides whether the replica lags (replay on the primary) or the
     /// error is the client's (replay where it was, not catching lag).
     Lagging,
+    /// [`Mode::Statement`]: the server opened a transaction block. Its
+    /// ReadyForQuery was not forwarded; the caller refuses the client and
+    /// cleans the server.
+    TransactionBlock,
 }
 
 /// One direction's scan state.
@@ -317,7 +325,9 @@ impl<'a, M: Middleware> Relay<'a, M> {
             // Hooks see swallowed errors too (an error changes the server's
             // state), but cannot let them through.
             let hooked = server_tags.contains(h.tag) && (!swallow || h.tag == b'E');
-            let inspected = skip.is_some() || (h.tag == b'E' && record.is_some());
+            let inspected = skip.is_some()
+                || (h.tag == b'E' && record.is_some())
+                || (h.tag == b'Z' && *mode == Mode::Statement);
             if swallow || hooked || inspected || pipeline.synthetic_due() {
                 // This message breaks the run: a hook looks at it, it is
                 // dropped, a replay decides whether the client has it
@@ -341,6 +351,14 @@ impl<'a, M: Middleware> Relay<'a, M> {
                     Verdict::Pass
                 };
                 match verdict {
+                    Verdict::Pass
+                        if h.tag == b'Z'
+                            && !swallow
+                            && *mode == Mode::Statement
+                            && pipeline.status() != crate::TxStatus::Idle =>
+                    {
+                        *stop = Some(Outcome::TransactionBlock);
+                    }
                     Verdict::Pass if !swallow => {
                         if let Some(o) = deliver(client, record, skip, msg) {
                             *stop = Some(o);
@@ -359,7 +377,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
                 }
                 run += h.len;
             }
-            if *mode == Mode::Transaction && h.tag == b'Z' && pipeline.is_idle() {
+            if *mode != Mode::Session && h.tag == b'Z' && pipeline.is_idle() {
                 if !mw.hold() {
                     stop.get_or_insert(Outcome::Idle);
                 } else if record.as_deref().is_some_and(Recording::moves_to_primary) {
@@ -465,7 +483,7 @@ impl<'a, M: Middleware> Relay<'a, M> {
                     deliver(client, record, skip, b);
                     // A whole Query answered here may end the transaction
                     // as a server's ReadyForQuery would.
-                    if ready && *mode == Mode::Transaction && pipeline.is_idle() && !mw.hold() {
+                    if ready && *mode != Mode::Session && pipeline.is_idle() && !mw.hold() {
                         stop.get_or_insert(Outcome::Idle);
                     }
                 }
@@ -760,6 +778,46 @@ mod tests {
         let mut got = Vec::new();
         e.client_peer.read_to_end(&mut got).await.unwrap();
         (outcome, got)
+    }
+
+    /// Statement pooling: a statement that opens a transaction block stops
+    /// the relay before its ReadyForQuery reaches the client; autocommit
+    /// statements end it as in transaction mode.
+    #[tokio::test]
+    async fn statement_mode_stops_at_a_transaction_block() {
+        for (status, idle) in [(b"I", true), (b"T", false), (b"E", false)] {
+            let mut e = ends();
+            e.client_peer
+                .write_all(&frame(b'Q', b"BEGIN\0"))
+                .await
+                .unwrap();
+            let mut answer = frame(b'C', b"BEGIN\0");
+            answer.extend(frame(b'Z', status));
+            e.server_peer.write_all(&answer).await.unwrap();
+            let mut pipeline = Pipeline::new();
+            let outcome = Relay::new(
+                &mut e.client,
+                &mut e.server,
+                &mut pipeline,
+                Unterminate,
+                Mode::Statement,
+            )
+            .await;
+            drop(e.client);
+            let mut got = Vec::new();
+            e.client_peer.read_to_end(&mut got).await.unwrap();
+            if idle {
+                assert!(matches!(outcome, Outcome::Idle), "{outcome:?}");
+                assert_eq!(got, answer);
+            } else {
+                assert!(matches!(outcome, Outcome::TransactionBlock), "{outcome:?}");
+                assert_eq!(
+                    got,
+                    frame(b'C', b"BEGIN\0"),
+                    "the ReadyForQuery was withheld"
+                );
+            }
+        }
     }
 
     /// A lag error before any data stops the relay without reaching the

@@ -69,6 +69,15 @@ impl Stream {
         }
     }
 
+    /// The user id of the process at the other end of a unix socket (from
+    /// the kernel: SO_PEERCRED), for peer authentication; `None` over TCP.
+    pub fn peer_uid(&self) -> Option<u32> {
+        match self {
+            Stream::Plain(Plain::Unix(s)) => s.peer_cred().ok().map(|c| c.uid()),
+            _ => None,
+        }
+    }
+
     /// Takes the plain socket back out, for a TLS upgrade. `None` when the
     /// stream is already encrypted.
     pub fn into_plain(self) -> Option<Plain> {

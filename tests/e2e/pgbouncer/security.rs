@@ -255,3 +255,36 @@ async fn auth_query_keeps_its_search_path_and_refuses_expired_roles() {
         .get(0);
     assert_eq!(path, "evil, pg_catalog");
 }
+
+/// PgBouncer's peer login to the console: user `pgbouncer` over the unix
+/// socket, from a process of the OS user running pggat (this test's), gets
+/// in as an admin without a password; over TCP, or as another user, it
+/// takes a password as always.
+#[tokio::test]
+async fn user_pgbouncer_over_the_unix_socket_is_an_admin_by_peer_credentials() {
+    let ini = Ini::new("", "");
+    let sockets = tempfile::tempdir().unwrap();
+    ini.write(
+        &format!("unix_socket_dir = {}", sockets.path().display()),
+        "",
+    );
+    let _server = start(&ini).await;
+    let unix = |user: &str| {
+        format!(
+            "host={} port={} user={user} dbname=pgbouncer connect_timeout=10",
+            sockets.path().display(),
+            ini.port
+        )
+    };
+    let admin = connect(&unix("pgbouncer")).await.expect("peer login");
+    admin.simple_query("PAUSE one").await.expect("an admin");
+    admin.simple_query("RESUME one").await.unwrap();
+    let e = connect(&format!("{} password=wrong", unix(MD5.name)))
+        .await
+        .expect_err("others need their password");
+    assert_eq!(sqlstate(&e).as_deref(), Some("28P01"), "{e}");
+    let e = connect(&ini.url("pgbouncer", "guess", "pgbouncer"))
+        .await
+        .expect_err("over TCP there are no peer credentials");
+    assert_eq!(sqlstate(&e).as_deref(), Some("28P01"), "{e}");
+}

@@ -367,6 +367,10 @@ pub enum PoolMode {
     Session,
     /// A client holds a server only for the length of a transaction.
     Transaction,
+    /// A client holds a server for one statement (or one pipelined batch):
+    /// autocommit only; a client that opens a transaction block is refused
+    /// and disconnected, as PgBouncer's statement pooling does.
+    Statement,
 }
 
 /// The scheduler that picks which waiting client gets a released server.

@@ -270,6 +270,7 @@ fn kind(mut line: Line<'_>) -> Result<PoolKind> {
             &[
                 ("session", PoolMode::Session),
                 ("transaction", PoolMode::Transaction),
+                ("statement", PoolMode::Statement),
             ],
         )?,
         None => PoolMode::Transaction,

@@ -201,13 +201,14 @@ impl Pair<'_> {
     }
 }
 
-const POOL_MODES: &str = "session or transaction (statement pooling is not implemented)";
+const POOL_MODES: &str = "session, transaction or statement";
 
-/// `session` or `transaction`; `statement` is not implemented.
+/// `session`, `transaction` or `statement`.
 pub fn pool_mode(value: &str) -> Option<PoolMode> {
     match value.trim().to_ascii_lowercase().as_str() {
         "session" => Some(PoolMode::Session),
         "transaction" => Some(PoolMode::Transaction),
+        "statement" => Some(PoolMode::Statement),
         _ => None,
     }
 }
@@ -311,8 +312,8 @@ mod tests {
         let cases = [
             ("port=x", "p.ini:3:7: port=\"x\", expected a port number"),
             (
-                "pool_mode=statement",
-                "statement pooling is not implemented",
+                "pool_mode=stmt",
+                "expected session, transaction or statement",
             ),
             ("hots=x", "unknown database option \"hots\""),
             ("dbname", "\"dbname\" without ="),

@@ -312,7 +312,7 @@ pub fn check(
         Error::at(
             &at("pool_mode"),
             format!("pool_mode = {}", values.get("pool_mode")),
-            "session or transaction (statement pooling is not implemented)",
+            "session, transaction or statement",
         )
     })?;
     let client_tls = match values.get("client_tls_sslmode").trim() {
