@@ -506,8 +506,8 @@ mod tests {
     fn refusals_name_the_setting() {
         for (extra, want) in [
             (
-                "pool_mode = statement\n",
-                "pool_mode = statement, expected session or transaction",
+                "pool_mode = stmt\n",
+                "pool_mode = stmt, expected session, transaction or statement",
             ),
             (
                 "server_fast_close = 1\n",
