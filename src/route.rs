@@ -541,6 +541,7 @@ pub(crate) fn build_pool(
         login_timeout: cfg.server_login_timeout,
         max_prepared_statements: basic.max_prepared_statements as usize,
         tls: primary.tls.clone(),
+        connect_query: cfg.connect_query.clone(),
     };
     let releases = basic.release_after_transaction;
     // A server kept for a whole session must be cleaned before the next one,

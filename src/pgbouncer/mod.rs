@@ -459,6 +459,8 @@ impl Bouncer {
             pool_size: Some(2),
             min_pool_size: Some(0),
             parameters,
+            // Nothing of the database's may change what the lookup sees.
+            connect_query: None,
             ..db.clone()
         };
         let secret = self.config.secret(auth_user).map(str::to_owned);
@@ -576,6 +578,7 @@ impl Bouncer {
             "" => None,
             _ => Some(secs("server_check_delay")),
         };
+        pool.connect_query = db.connect_query.clone();
         pool.server_check_query = match check_query.trim() {
             "<empty>" | "" => ";".to_owned(),
             q => q.to_owned(),

@@ -734,6 +734,7 @@ fn recipe(addr: std::net::SocketAddr, database: &str) -> spool::Recipe {
         login_timeout: Duration::from_secs(10),
         max_prepared_statements: 100,
         tls: None,
+        connect_query: None,
     }
 }
 

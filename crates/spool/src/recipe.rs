@@ -89,4 +89,8 @@ pub struct Recipe {
     /// TLS towards the server; `None` is sslmode=disable. Never used over
     /// unix sockets, as in libpq.
     pub tls: Option<ServerTls>,
+    /// Run once after every login, before the server is handed out
+    /// (PgBouncer's `connect_query`). Its errors are logged and otherwise
+    /// ignored, as PgBouncer does.
+    pub connect_query: Option<String>,
 }

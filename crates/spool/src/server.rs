@@ -76,6 +76,20 @@ impl Server {
     /// Dials the recipe's address and logs in, each step under its deadline,
     /// with TLS as the recipe's sslmode says.
     pub async fn connect(recipe: &Recipe) -> Result<Server> {
+        let mut server = Server::log_in(recipe).await?;
+        if let Some(sql) = &recipe.connect_query {
+            if let Err(e) = server.query(sql).await {
+                tracing::warn!(server = %recipe.address, error = %e, "connect_query failed; the server is used anyway");
+            }
+            if !server.pipeline.is_idle() {
+                // Left a transaction open, or the stream out of step.
+                server.reset(None, recipe.login_timeout).await?;
+            }
+        }
+        Ok(server)
+    }
+
+    async fn log_in(recipe: &Recipe) -> Result<Server> {
         let tls = recipe
             .tls
             .as_ref()

@@ -151,3 +151,46 @@ async fn idle_clients_and_old_or_idle_servers_are_closed() {
         "the busy client went quiet too"
     );
 }
+
+/// `connect_query` runs on every new server connection before a client gets
+/// it; one that fails is logged and the server is used anyway, as PgBouncer
+/// does. Statement pooling from the ini refuses a transaction block.
+#[tokio::test]
+async fn connect_query_and_statement_pooling() {
+    let p = cluster().port();
+    let ini = Ini::new(
+        "",
+        &format!(
+            "planned = host=127.0.0.1 port={p} dbname=pgb_one pool_mode=transaction \
+                 connect_query='SET enable_seqscan = off; SET enable_nestloop = off'\n\
+             broken = host=127.0.0.1 port={p} dbname=pgb_one connect_query='SELEC 1'\n\
+             stmt = host=127.0.0.1 port={p} dbname=pgb_one pool_mode=statement"
+        ),
+    );
+    let _server = start(&ini).await;
+    let c = ini.connect(MD5, "planned").await.expect("a client");
+    for setting in ["enable_seqscan", "enable_nestloop"] {
+        let v: String = c
+            .query_one(&format!("SHOW {setting}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(v, "off", "{setting}");
+    }
+    let broken = ini.connect(MD5, "broken").await.expect("a client");
+    broken
+        .simple_query("SELECT 1")
+        .await
+        .expect("served anyway");
+
+    let s = ini.connect(MD5, "stmt").await.expect("a client");
+    s.simple_query("SELECT 1").await.unwrap();
+    let e = s
+        .batch_execute("BEGIN")
+        .await
+        .expect_err("statement pooling");
+    assert!(
+        message(&e).contains("transaction blocks not allowed in statement pooling mode"),
+        "{e}"
+    );
+}

@@ -73,6 +73,10 @@ pub struct Pool {
     /// or planning anything, and the EmptyQueryResponse + ReadyForQuery it sends back prove the
     /// connection is alive and in sync (PgBouncer's default for the same reason).
     pub server_check_query: String,
+    /// Run once on every new server connection before any client gets it (PgBouncer's
+    /// `connect_query`), e.g. to set planner settings; its errors are logged, not fatal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_query: Option<String>,
     /// How clients share the servers.
     pub kind: PoolKind,
     /// Where the `pool` line is.
@@ -103,6 +107,7 @@ impl Pool {
             server_lifetime: Some(Duration::from_secs(3600)),
             server_check_delay: Some(Duration::from_secs(30)),
             server_check_query: ";".to_owned(),
+            connect_query: None,
             kind: PoolKind::Basic(BasicPool::new(PoolMode::Transaction)),
             span: Span::default(),
         }

@@ -17,6 +17,7 @@ const KNOWN: &[&str] = &[
     "address",
     "client_acquire_timeout",
     "client_idle_timeout",
+    "connect_query",
     "database",
     "idle_transaction_timeout",
     "max_connections",
@@ -139,6 +140,9 @@ fn pool_block(d: &Directive, block: &Block) -> Result<Pool> {
             }
             "server_check_query" => {
                 pool.server_check_query = line.single("a query such as ;")?.text.clone()
+            }
+            "connect_query" => {
+                pool.connect_query = Some(line.single("a query")?.text.clone());
             }
             "pool" => pool.kind = kind(line)?,
             "ssl" => pool.ssl_mode = ssl_mode(line)?,

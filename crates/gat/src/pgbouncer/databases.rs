@@ -44,6 +44,8 @@ pub struct Database {
     pub max_db_client_connections: Option<u32>,
     /// Server lifetime, instead of `server_lifetime`.
     pub server_lifetime: Option<Duration>,
+    /// Run on every new server connection before a client gets it.
+    pub connect_query: Option<String>,
     /// Startup parameters for its servers: `client_encoding`, `datestyle`, `timezone`,
     /// `application_name`.
     pub parameters: Vec<(String, String)>,
@@ -89,6 +91,7 @@ pub fn database(entry: &Entry) -> Result<Database> {
         max_db_connections: None,
         max_db_client_connections: None,
         server_lifetime: None,
+        connect_query: None,
         parameters: Vec::new(),
         pos: entry.pos.clone(),
     };
@@ -122,16 +125,15 @@ pub fn database(entry: &Entry) -> Result<Database> {
             "client_encoding" | "datestyle" | "timezone" | "application_name" => {
                 db.parameters.push((key.clone(), value.clone()))
             }
-            "connect_query" | "load_balance_hosts" => {
-                return Err(pair.bad(
-                    "a key pggat supports: connect_query and load_balance_hosts are not implemented",
-                ));
+            "connect_query" => db.connect_query = Some(value.clone()),
+            "load_balance_hosts" => {
+                return Err(pair.bad("a key pggat supports: load_balance_hosts is not implemented"));
             }
             _ => {
                 return Err(Error::at(
                     &entry.value_pos,
                     format!("unknown database option {key:?}"),
-                    "dbname, host, port, user, password, auth_user, auth_dbname, auth_query, pool_size, min_pool_size, reserve_pool, max_db_connections, max_db_client_connections, pool_mode, server_lifetime, client_encoding, datestyle, timezone or application_name",
+                    "dbname, host, port, user, password, auth_user, auth_dbname, auth_query, pool_size, min_pool_size, reserve_pool, max_db_connections, max_db_client_connections, pool_mode, server_lifetime, connect_query, client_encoding, datestyle, timezone or application_name",
                 ));
             }
         }
@@ -319,7 +321,7 @@ mod tests {
             ("dbname", "\"dbname\" without ="),
             ("password='x", "unterminated quote"),
             ("host=a,b", "several hosts"),
-            ("connect_query='select 1'", "connect_query"),
+            ("load_balance_hosts=random", "load_balance_hosts"),
             ("password=x", "password without user"),
         ];
         for (text, want) in cases {

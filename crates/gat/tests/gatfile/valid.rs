@@ -647,3 +647,19 @@ fn primary_stickiness_lsn() {
     assert!(json.contains(r#""primary_stickiness":"lsn""#), "{json}");
     assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), config);
 }
+
+#[test]
+fn connect_query() {
+    let text = ":6432 {\n    pool * {\n        address 127.0.0.1:5432\n        connect_query \"SET enable_seqscan = off\"\n    }\n}\n";
+    let config = gat::parse_str_with("Gatfile", text, &super::TestEnv::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gat::Handler::Pool(pool) = &config.servers[0].routes[0].handler else {
+        panic!("not a pool")
+    };
+    assert_eq!(
+        pool.connect_query.as_deref(),
+        Some("SET enable_seqscan = off")
+    );
+    let json = serde_json::to_string(&config).unwrap();
+    assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), config);
+}

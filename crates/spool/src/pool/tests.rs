@@ -106,6 +106,7 @@ impl Responder {
             login_timeout: Duration::from_secs(2),
             max_prepared_statements: 10,
             tls: None,
+            connect_query: None,
         }
     }
 }
