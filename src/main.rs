@@ -49,7 +49,12 @@ enum Command {
     /// clients, as PgBouncer.
     Pgbouncer {
         /// The pgbouncer.ini.
-        file: PathBuf,
+        #[arg(required_unless_present = "version")]
+        file: Option<PathBuf>,
+        /// Print the version as PgBouncer does (its first line is what SHOW
+        /// VERSION says) and exit.
+        #[arg(short = 'V', long = "version")]
+        version: bool,
         /// PgBouncer's daemon mode: refused (run pggat under a service manager).
         #[arg(short = 'd', long = "daemon")]
         daemon: bool,
@@ -77,7 +82,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments());
     let level = match &cli.command {
         Command::Pgbouncer { quiet: true, .. } => "warn",
         Command::Pgbouncer { verbose: 1, .. } => "debug",
@@ -126,6 +131,11 @@ fn main() -> ExitCode {
             };
             serve(rt, &config, &pggat::reload::Source::Gatfile(path), watch)
         }
+        Command::Pgbouncer { version: true, .. } => {
+            println!("{}", pggat::pgbouncer::version_line());
+            println!("pggat's PgBouncer drop-in: `pggat pgbouncer --help` lists what it takes");
+            ExitCode::SUCCESS
+        }
         Command::Pgbouncer {
             file,
             daemon,
@@ -133,6 +143,10 @@ fn main() -> ExitCode {
             user,
             ..
         } => {
+            let Some(file) = file else {
+                eprintln!("a pgbouncer.ini is required");
+                return ExitCode::FAILURE;
+            };
             let refused = if daemon {
                 Some(
                     "-d/--daemon is not supported: run pggat in the foreground under a service manager (systemd, a container)",
@@ -186,6 +200,22 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The command line, as `pggat pgbouncer ...` when the binary was started
+/// under the name `pgbouncer` (a symlink, or an image that installs it as
+/// /usr/bin/pgbouncer): a drop-in for what runs PgBouncer by that name, such
+/// as CloudNativePG's pooler.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_owned());
+    if invoked_as.as_deref() == Some(std::ffi::OsStr::new("pgbouncer")) {
+        args.insert(1, "pgbouncer".into());
+    }
+    args
 }
 
 /// Starts serving `config` and runs until shut down.

@@ -18,6 +18,8 @@ pub mod auth_query;
 pub mod console;
 mod show;
 
+pub use show::version_line;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;

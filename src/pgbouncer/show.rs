@@ -916,13 +916,16 @@ pub fn nothing_to_list(what: &str) -> Option<Table> {
     Some(Table::new(columns))
 }
 
+/// What pggat says it is as PgBouncer: SHOW VERSION's value, and the first
+/// line of `pgbouncer --version` (scripts compare the two).
+pub fn version_line() -> String {
+    format!("PgBouncer 1.24.1 (pggat {})", env!("CARGO_PKG_VERSION"))
+}
+
 /// SHOW VERSION.
 pub fn version() -> Table {
     let mut t = Table::text(&["version"]);
-    t.row(vec![s(format!(
-        "PgBouncer 1.24.1 (pggat {})",
-        env!("CARGO_PKG_VERSION")
-    ))]);
+    t.row(vec![s(version_line())]);
     t
 }
 

@@ -175,3 +175,33 @@ async fn adapt_prints_json_that_runs_like_the_gatfile() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Started under the name `pgbouncer` (a symlink, as an image that installs
+/// pggat as /usr/bin/pgbouncer would), the binary is `pggat pgbouncer`; its
+/// `--version` starts with what SHOW VERSION says, as PgBouncer's does.
+#[test]
+fn the_binary_named_pgbouncer_is_the_drop_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("pgbouncer");
+    std::os::unix::fs::symlink(PGGAT, &link).unwrap();
+    for (cmd, args) in [
+        (link.as_path(), &["--version"][..]),
+        (link.as_path(), &["-V"][..]),
+        (std::path::Path::new(PGGAT), &["pgbouncer", "--version"][..]),
+    ] {
+        let out = Command::new(cmd).args(args).output().unwrap();
+        assert_success(&out);
+        let first = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(first, pggat::pgbouncer::version_line(), "{args:?}");
+    }
+    let out = Command::new(&link).arg("--help").output().unwrap();
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pgbouncer.ini"));
+    // A missing ini is an error, not a panic.
+    let out = Command::new(&link).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+}
