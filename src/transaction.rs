@@ -23,7 +23,7 @@ use crate::app::Shared;
 use crate::cancel::Registration;
 use crate::clients::{ClientInfo, ClientState};
 use crate::errors::ClientError;
-use crate::hybrid::{ClientMode, Hybrid, Route};
+use crate::hybrid::{ClientMode, Hybrid, Route, lsn};
 use crate::route::PoolEntry;
 use crate::session::{gone, hold_cancels, killed, server_lost, shutdown_error, startup_reply};
 use crate::watchdog::Watched;
@@ -409,7 +409,7 @@ impl LastWrite {
         match stickiness {
             gat::Stickiness::For(d) => self.until = Some(Instant::now() + d),
             gat::Stickiness::Lsn => {
-                match crate::hybrid::lsn::read(guard.server(), crate::hybrid::lsn::INSERTED).await {
+                match lsn::read(guard.server(), lsn::INSERTED).await {
                     Ok(Some(lsn)) => self.lsn = self.lsn.max(Some(lsn)),
                     // Without a position, time is the best guess.
                     _ => self.until = Some(Instant::now() + LSN_UNKNOWN_STICKINESS),
@@ -423,19 +423,23 @@ impl LastWrite {
 /// position could not be read (`primary_stickiness lsn`).
 const LSN_UNKNOWN_STICKINESS: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Whether `replica`, whose server `guard` holds, has replayed up to `lsn`:
-/// from what it was last seen at, else asked now (a server that is not a
-/// standby, promoted, has all it will get).
-async fn replica_has(replica: &crate::hybrid::Replica, lsn: u64, guard: &mut spool::Guard) -> bool {
-    if replica.has_replayed(lsn) {
+/// Whether `replica`, whose server `guard` holds, has replayed up to
+/// `commit` (a WAL position): from what it was last seen at, else asked now
+/// (a server that is not a standby, promoted, has all it will get).
+async fn replica_has(
+    replica: &crate::hybrid::Replica,
+    commit: u64,
+    guard: &mut spool::Guard,
+) -> bool {
+    if replica.has_replayed(commit) {
         return true;
     }
-    match crate::hybrid::lsn::read(guard.server(), crate::hybrid::lsn::REPLAYED).await {
+    match lsn::read(guard.server(), lsn::REPLAYED).await {
         Ok(Some(replayed)) => replica.saw_replayed(replayed),
         Ok(None) => return true,
         Err(_) => return false,
     }
-    replica.has_replayed(lsn)
+    replica.has_replayed(commit)
 }
 
 /// After a lag error (see [`Outcome::Lagging`]): cleans the replica `guard`
@@ -445,10 +449,7 @@ async fn replayed_after_error(guard: &mut spool::Guard) -> Option<u64> {
     let timeout = guard.pool().options().reset_timeout;
     let server = guard.server();
     server.reset(None, timeout).await.ok()?;
-    crate::hybrid::lsn::read(server, crate::hybrid::lsn::REPLAYED)
-        .await
-        .ok()
-        .flatten()
+    lsn::read(server, lsn::REPLAYED).await.ok().flatten()
 }
 
 /// On the primary `guard` holds, after a lag error on a replica (`check`:
@@ -464,7 +465,7 @@ async fn replay_where_it_was(
     // The insert position, not the write position: with
     // `synchronous_commit off` a commit the client has seen (the DDL the
     // replica lacks) may not be written out yet.
-    let inserted = crate::hybrid::lsn::read(guard.server(), crate::hybrid::lsn::INSERTED)
+    let inserted = lsn::read(guard.server(), lsn::INSERTED)
         .await
         .ok()
         .flatten()?;

@@ -64,11 +64,11 @@ impl Probe {
 
     /// A number from a one-value query; the connection is dropped on error.
     async fn number(&mut self, sql: &str) -> Result<Option<u64>, spool::Error> {
-        let r = self.server().await?.query_value(sql).await;
+        let r = lsn::read(self.server().await?, sql).await;
         if r.is_err() {
             self.conn = None;
         }
-        Ok(r?.and_then(|v| v.parse().ok()))
+        r
     }
 }
 

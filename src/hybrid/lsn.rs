@@ -14,8 +14,9 @@ pub(crate) const INSERTED: &str =
 /// How far a standby has replayed; NULL on a server not in recovery.
 pub(crate) const REPLAYED: &str = "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint";
 
-/// Runs one of the queries above on `server`. `None`: the server gave no
-/// position (REPLAYED on a server that is not a standby).
+/// Runs one of the queries above (or any query of one number) on `server`.
+/// `None`: the server gave no number (REPLAYED on a server that is not a
+/// standby).
 pub(crate) async fn read(
     server: &mut spool::Server,
     sql: &str,

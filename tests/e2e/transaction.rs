@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::differential::wire;
 use crate::harness::*;
 
 fn pool(db: &str, max: u32) -> String {
@@ -529,40 +530,6 @@ async fn every_kind_of_session_state_pins_and_is_reset_for_the_next_client() {
     }
 }
 
-/// Encodes one frontend message.
-fn frontend(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![tag];
-    m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    m.extend_from_slice(body);
-    m
-}
-
-/// Parse of `name` with `query` (parameter types left to the server).
-fn parse(name: &str, query: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    for s in [name, query] {
-        b.extend_from_slice(s.as_bytes());
-        b.push(0);
-    }
-    b.extend_from_slice(&0i16.to_be_bytes());
-    frontend(b'P', &b)
-}
-
-/// Bind of statement `name` to the unnamed portal, with text parameters.
-fn bind(name: &str, params: &[String]) -> Vec<u8> {
-    let mut b = vec![0];
-    b.extend_from_slice(name.as_bytes());
-    b.push(0);
-    b.extend_from_slice(&0i16.to_be_bytes());
-    b.extend_from_slice(&(params.len() as i16).to_be_bytes());
-    for p in params {
-        b.extend_from_slice(&(p.len() as i32).to_be_bytes());
-        b.extend_from_slice(p.as_bytes());
-    }
-    b.extend_from_slice(&0i16.to_be_bytes());
-    frontend(b'B', &b)
-}
-
 /// Thousands of extended-protocol messages pipelined while the results are
 /// read at random points: the writer runs ahead of the reader, pauses now
 /// and then (the pool takes the server back, the next batch may land on
@@ -590,33 +557,34 @@ async fn thousands_of_pipelined_extended_messages_read_at_random_points() {
     let mut out = Vec::new();
     let mut expected: Vec<Answer> = Vec::new();
     for k in 0..STATEMENTS {
-        out.extend(parse(
+        out.extend(wire::parse(
             &format!("s{k}"),
             &format!("SELECT $1::int4 + {k}, g FROM generate_series(1, $2::int4) g"),
         ));
     }
-    out.extend(frontend(b'S', b""));
+    out.extend(wire::sync());
     expected.push(([vec![b'1'; STATEMENTS], vec![b'Z']].concat(), Vec::new()));
     for i in 0..BATCHES {
         let rows = rng.random_range(0..5);
         let k = rng.random_range(0..STATEMENTS);
-        let params = [i.to_string(), rows.to_string()];
+        let (i_text, rows_text) = (i.to_string(), rows.to_string());
+        let params = [i_text.as_str(), rows_text.as_str()];
         let mut tags = Vec::new();
         if i % 7 == 0 {
             // The unnamed statement, described.
-            out.extend(parse(
+            out.extend(wire::parse(
                 "",
                 &format!("SELECT $1::int4 + {k}, g FROM generate_series(1, $2::int4) g"),
             ));
-            out.extend(bind("", &params));
-            out.extend(frontend(b'D', b"P\0"));
+            out.extend(wire::bind("", "", &params));
+            out.extend(wire::describe(b'P', ""));
             tags.extend_from_slice(b"12T");
         } else {
-            out.extend(bind(&format!("s{k}"), &params));
+            out.extend(wire::bind("", &format!("s{k}"), &params));
             tags.push(b'2');
         }
-        out.extend(frontend(b'E', b"\0\0\0\0\0"));
-        out.extend(frontend(b'S', b""));
+        out.extend(wire::execute("", 0));
+        out.extend(wire::sync());
         tags.extend(std::iter::repeat_n(b'D', rows));
         tags.extend_from_slice(b"CZ");
         let values = (1..=rows as i32).map(|r| ((i + k) as i32, r)).collect();

@@ -845,29 +845,18 @@ mod tests {
         assert_eq!(got, rows, "after a row the error is the client's");
     }
 
-    /// A small deterministic generator: the same seed, the same run.
-    struct Rng(u64);
+    use rand::Rng as _;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
+    /// A seeded generator: the same seed, the same run.
+    type Rng = rand::rngs::StdRng;
 
-        /// In `lo..=hi`.
-        fn range(&mut self, lo: usize, hi: usize) -> usize {
-            lo + (self.next() % (hi - lo + 1) as u64) as usize
-        }
-
-        /// Mostly small, now and then past the streaming threshold.
-        fn size(&mut self) -> usize {
-            match self.range(0, 20) {
-                0 => self.range(STREAM_THRESHOLD, 3 * STREAM_THRESHOLD),
-                1..=4 => self.range(1000, 20_000),
-                _ => self.range(0, 200),
-            }
+    /// A message size: mostly small, now and then past the streaming
+    /// threshold.
+    fn size(rng: &mut Rng) -> usize {
+        match rng.random_range(0..=20) {
+            0 => rng.random_range(STREAM_THRESHOLD..=3 * STREAM_THRESHOLD),
+            1..=4 => rng.random_range(1000..=20_000),
+            _ => rng.random_range(0..=200),
         }
     }
 
@@ -875,10 +864,10 @@ mod tests {
     async fn write_in_pieces(w: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8], rng: &mut Rng) {
         let mut at = 0;
         while at < bytes.len() {
-            let n = rng.range(1, 9000).min(bytes.len() - at);
+            let n = rng.random_range(1..=9000).min(bytes.len() - at);
             w.write_all(&bytes[at..at + n]).await.unwrap();
             at += n;
-            if rng.range(0, 3) == 0 {
+            if rng.random_range(0..=3) == 0 {
                 tokio::task::yield_now().await;
             }
         }
@@ -892,12 +881,12 @@ mod tests {
     ) -> Vec<u8> {
         let mut got = Vec::with_capacity(len);
         while got.len() < len {
-            let want = rng.range(1, 12_000).min(len - got.len());
+            let want = rng.random_range(1..=12_000).min(len - got.len());
             let mut buf = vec![0u8; want];
             let n = r.read(&mut buf).await.unwrap();
             assert!(n > 0, "closed after {} of {len} bytes", got.len());
             got.extend_from_slice(&buf[..n]);
-            if rng.range(0, 4) == 0 {
+            if rng.random_range(0..=4) == 0 {
                 tokio::task::yield_now().await;
             }
         }
@@ -907,11 +896,11 @@ mod tests {
     /// One batch the client sends (a simple Query, or Parse/Bind/Execute/
     /// Sync) and the server's answer to it, with random rows.
     fn batch(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
-        let mut sql = vec![b's'; rng.size()];
+        let mut sql = vec![b's'; size(rng)];
         sql.push(0);
         let mut ask = Vec::new();
         let mut answer = Vec::new();
-        let extended = rng.range(0, 1) == 1;
+        let extended = rng.random_bool(0.5);
         if extended {
             let mut parse = vec![0];
             parse.extend_from_slice(&sql);
@@ -925,11 +914,11 @@ mod tests {
         } else {
             ask.extend(frame(b'Q', &sql));
         }
-        let rows = rng.range(0, 6);
+        let rows = rng.random_range(0..=6);
         for _ in 0..rows {
-            answer.extend(frame(b'D', &vec![b'r'; rng.size()]));
+            answer.extend(frame(b'D', &vec![b'r'; size(rng)]));
         }
-        if rng.range(0, 5) == 0 {
+        if rng.random_range(0..=5) == 0 {
             answer.extend(frame(b'N', b"Snotice\0\0"));
         }
         answer.extend(frame(b'C', format!("SELECT {rows}\0").as_bytes()));
@@ -945,19 +934,21 @@ mod tests {
     /// threshold and the high-water mark.
     #[tokio::test]
     async fn random_pieces_on_both_sides_never_break_the_framing() {
+        use rand::SeedableRng;
         for seed in 1..=12u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-            let batches: Vec<(Vec<u8>, Vec<u8>)> =
-                (0..rng.range(20, 120)).map(|_| batch(&mut rng)).collect();
+            let mut rng = Rng::seed_from_u64(seed);
+            let batches: Vec<(Vec<u8>, Vec<u8>)> = (0..rng.random_range(20..=120))
+                .map(|_| batch(&mut rng))
+                .collect();
             let asked: Vec<u8> = batches.iter().flat_map(|(a, _)| a.clone()).collect();
             let answered: Vec<u8> = batches.iter().flat_map(|(_, a)| a.clone()).collect();
             let mut e = ends();
             let (mut cr, mut cw) = e.client_peer.into_split();
             let (mut sr, mut sw) = e.server_peer.into_split();
             let (mut r1, mut r2, mut r3) = (
-                Rng(rng.next() | 1),
-                Rng(rng.next() | 1),
-                Rng(rng.next() | 1),
+                Rng::seed_from_u64(rng.random()),
+                Rng::seed_from_u64(rng.random()),
+                Rng::seed_from_u64(rng.random()),
             );
             let client = {
                 let asked = asked.clone();

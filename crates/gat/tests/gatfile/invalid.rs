@@ -40,11 +40,7 @@ fn every_mistake_has_its_exact_message() {
 fn env_default_fills_what_unset_leaves_empty() {
     // The same line as testdata/invalid/env_unset.gatfile, with a default: now it parses.
     let text = ":6432 {\n    pool * {\n        address 127.0.0.1:5432\n        max_connections {$PGGAT_TEST_UNSET:5}\n    }\n}\n";
-    let config = gat::parse_str_with("Gatfile", text, &super::TestEnv::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let gat::Handler::Pool(pool) = &config.servers[0].routes[0].handler else {
-        panic!("not a pool")
-    };
+    let (_, pool) = super::first_pool(text);
     assert_eq!(pool.max_connections, 5);
 }
 

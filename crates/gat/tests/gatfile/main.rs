@@ -66,3 +66,15 @@ pub fn corpus(dir: &str) -> Vec<PathBuf> {
 pub fn load(path: &Path) -> gat::Result<gat::Config> {
     gat::load_with(path, &TestEnv::new())
 }
+
+/// Parses `text`, which must hold one server whose first route is a pool;
+/// returns the config and that pool.
+pub fn first_pool(text: &str) -> (gat::Config, gat::Pool) {
+    let config =
+        gat::parse_str_with("Gatfile", text, &TestEnv::new()).unwrap_or_else(|e| panic!("{e}"));
+    let gat::Handler::Pool(pool) = &config.servers[0].routes[0].handler else {
+        panic!("not a pool: {:?}", config.servers[0].routes[0].handler)
+    };
+    let pool = (**pool).clone();
+    (config, pool)
+}

@@ -633,11 +633,7 @@ fn hybrid() {
 #[test]
 fn primary_stickiness_lsn() {
     let text = ":6432 {\n    pool * {\n        address 127.0.0.1:5432\n        replica 127.0.0.1:5442\n        pool hybrid {\n            primary_stickiness lsn\n        }\n    }\n}\n";
-    let config = gat::parse_str_with("Gatfile", text, &super::TestEnv::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let gat::Handler::Pool(pool) = &config.servers[0].routes[0].handler else {
-        panic!("not a pool")
-    };
+    let (config, pool) = super::first_pool(text);
     let PoolKind::Hybrid(hybrid) = &pool.kind else {
         panic!("not hybrid: {:?}", pool.kind)
     };
@@ -651,11 +647,7 @@ fn primary_stickiness_lsn() {
 #[test]
 fn connect_query() {
     let text = ":6432 {\n    pool * {\n        address 127.0.0.1:5432\n        connect_query \"SET enable_seqscan = off\"\n    }\n}\n";
-    let config = gat::parse_str_with("Gatfile", text, &super::TestEnv::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let gat::Handler::Pool(pool) = &config.servers[0].routes[0].handler else {
-        panic!("not a pool")
-    };
+    let (config, pool) = super::first_pool(text);
     assert_eq!(
         pool.connect_query.as_deref(),
         Some("SET enable_seqscan = off")
